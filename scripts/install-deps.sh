@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what kit and its test suite need on a fresh Debian 12 machine: Debian packages, then npm ci
+# (whose `prepare` step compiles TypeScript into dist/). Idempotent; run as root (or with sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBIAN_PACKAGES=(
+  ca-certificates curl git openssl socat cpio busybox-static   # tests, initramfs, connectors
+  docker-registry skopeo                                        # a real OCI registry and peer client
+  qemu-system-x86 mmdebstrap                                    # the microVM driver and guest images
+  hyperfine tinyproxy wrk apache2-utils                         # benchmarks and baselines, htpasswd
+)
+missing=()
+for p in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# The Debian registry package starts a system service on install; tests start their own instances.
+if command -v systemctl >/dev/null 2>&1; then systemctl stop docker-registry 2>/dev/null || true; fi
+
+npm ci --no-audit --no-fund
