@@ -49,3 +49,27 @@ export interface Deleter {
 export interface ReadOnlyTarget extends ReadOnlyStorage, Resolver {}
 
 export interface Target extends Storage, Resolver, Tagger {}
+
+/** Pushes a manifest and points `reference` at it in one request (registries: PUT by tag). */
+export interface ReferencePusher {
+  pushReference(expected: Descriptor, content: Readable | Uint8Array, reference: string): Promise<void>
+}
+
+/** Lists every reference a store holds, with its descriptor (local stores). */
+export interface ReferenceLister {
+  list(): Promise<Array<{reference: string; descriptor: Descriptor}>>
+}
+
+/** Progress of a copy, for a progress bar (never printed in --json or CI). */
+export type ProgressEvent =
+  | {type: 'skip'; descriptor: Descriptor}
+  | {type: 'start'; descriptor: Descriptor}
+  | {type: 'progress'; descriptor: Descriptor; bytes: number}
+  | {type: 'done'; descriptor: Descriptor; bytes: number}
+  | {type: 'mount'; descriptor: Descriptor; from: string}
+
+/** Mounts a blob from another repository of the same registry (no bytes uploaded). */
+export interface Mounter {
+  /** True when the registry mounted it; false when the caller must upload it. */
+  mount(desc: Descriptor, fromRepository: string): Promise<boolean>
+}

@@ -1,0 +1,450 @@
+// The local store: an OCI image layout directory (image-spec image-layout.md).
+//
+//   DIR/oci-layout            {"imageLayoutVersion":"1.0.0"}
+//   DIR/index.json            every reference, sorted: tagged manifests carry
+//                             org.opencontainers.image.ref.name; referrer manifests (with a
+//                             `subject`) are listed untagged so they survive gc
+//   DIR/blobs/sha256/<hex>    content, written to a temp file in the same dir, verified, renamed
+//
+// A reference is whatever string the caller tags with. kit's own store uses full names
+// ("my-mixin:1.2.3", "registry.example.com/team/gh:2.1.0"); an export for other tools tags with
+// the bare tag ("1.2.3"), which is what `skopeo inspect oci:DIR:1.2.3` looks up. Both are the same
+// class: `(await OciLayoutStore.open(dir)).tag(desc, '1.2.3')`, or copy(store, ref, out, '1.2.3').
+//
+// index.json is read-modify-written under a lock file (index.json.lock) and replaced by rename, so
+// two kit processes can write the same store at once.
+import {randomBytes} from 'node:crypto'
+import {createWriteStream} from 'node:fs'
+import {mkdir, open, readdir, readFile, rename, rm, stat} from 'node:fs/promises'
+import {join} from 'node:path'
+import {Readable} from 'node:stream'
+import {pipeline} from 'node:stream/promises'
+import {type Descriptor, digestHex, isDigest, isManifest, MediaType} from './descriptor.js'
+import {InvalidManifestError, NotFoundError, RegistryClientError} from './errors.js'
+import {withLock} from './lock.js'
+import {manifestMediaType, parseManifest, referrerDescriptor, successors} from './manifest.js'
+import type {Deleter, ReferenceLister, ReferrerLister, TagLister, Target} from './target.js'
+import {MAX_METADATA_BYTES, readAll, VerifyStream, verifyBytes, verifying} from './verify.js'
+
+export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name'
+const LAYOUT_FILE = 'oci-layout'
+const INDEX_FILE = 'index.json'
+const LAYOUT_VERSION = '1.0.0'
+const TEMP_PREFIX = '.tmp-'
+/** Temp files older than this are from a dead writer and gc removes them. */
+const STALE_TEMP_MS = 60 * 60 * 1000
+
+interface IndexFile {
+  schemaVersion: 2
+  mediaType?: string
+  manifests: Descriptor[]
+  annotations?: Record<string, string>
+}
+
+export interface StoredReference {
+  reference: string
+  descriptor: Descriptor
+}
+
+export interface GcOptions {
+  /**
+   * Keep unreferenced blobs modified less than this long ago (default 0). A process that writes
+   * blobs first and tags later (a build, a pull) may be racing a gc in another process; a grace
+   * period of a few minutes protects it.
+   */
+  graceMs?: number
+}
+
+export interface GcResult {
+  removed: string[]
+  bytesFreed: number
+}
+
+export class OciLayoutStore implements Target, TagLister, ReferrerLister, Deleter, ReferenceLister {
+  private constructor(readonly dir: string) {}
+
+  /** Opens the layout at `dir`, creating an empty one when it is missing. */
+  static async open(dir: string): Promise<OciLayoutStore> {
+    const store = new OciLayoutStore(dir)
+    await mkdir(store.blobDir, {recursive: true})
+    const layoutPath = join(dir, LAYOUT_FILE)
+    try {
+      const layout = JSON.parse(await readFile(layoutPath, 'utf8')) as {imageLayoutVersion?: string}
+      if (layout.imageLayoutVersion !== LAYOUT_VERSION) {
+        throw new RegistryClientError(
+          'INVALID_LAYOUT',
+          `${layoutPath}: unsupported imageLayoutVersion ${JSON.stringify(layout.imageLayoutVersion)}`,
+        )
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      await atomicWrite(layoutPath, JSON.stringify({imageLayoutVersion: LAYOUT_VERSION}))
+    }
+    try {
+      await stat(store.indexPath)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      await store.updateIndex(async (index) => index)
+    }
+    return store
+  }
+
+  private get blobDir(): string {
+    return join(this.dir, 'blobs', 'sha256')
+  }
+
+  private get indexPath(): string {
+    return join(this.dir, INDEX_FILE)
+  }
+
+  /** The file a blob lives in (for callers that want to hand a path to another tool). */
+  blobPath(digest: string): string {
+    return join(this.blobDir, digestHex(digest))
+  }
+
+  // ---- Storage ----------------------------------------------------------------------------
+
+  async exists(desc: Pick<Descriptor, 'digest'>): Promise<boolean> {
+    try {
+      await stat(this.blobPath(desc.digest))
+      return true
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+      throw err
+    }
+  }
+
+  async fetch(desc: Descriptor): Promise<Readable> {
+    const path = this.blobPath(desc.digest)
+    const fh = await open(path, 'r').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') throw new NotFoundError(`${desc.digest}: not in the store ${this.dir}`)
+      throw err
+    })
+    return verifying(fh.createReadStream(), desc)
+  }
+
+  /** Reads a manifest, config or other small blob, verified. */
+  async fetchBytes(desc: Descriptor, maxBytes = MAX_METADATA_BYTES): Promise<Buffer> {
+    return readAll(await this.fetch(desc), desc, maxBytes)
+  }
+
+  async push(expected: Descriptor, content: Readable | Uint8Array): Promise<void> {
+    let bytes: Uint8Array | undefined
+    if (isManifest(expected.mediaType)) {
+      bytes = content instanceof Uint8Array ? content : await readAll(content, expected)
+    }
+    if (await this.exists(expected)) {
+      if (content instanceof Readable) content.destroy()
+      if (bytes) verifyBytes(bytes, expected)
+    } else {
+      await this.writeBlob(expected, bytes ?? content)
+    }
+    if (bytes) await this.indexReferrer(expected, bytes)
+  }
+
+  private async writeBlob(expected: Descriptor, content: Readable | Uint8Array): Promise<void> {
+    const tmp = join(this.blobDir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`)
+    try {
+      if (content instanceof Uint8Array) {
+        verifyBytes(content, expected)
+        const fh = await open(tmp, 'wx', 0o644)
+        try {
+          await fh.writeFile(content)
+          await fh.sync()
+        } finally {
+          await fh.close()
+        }
+      } else {
+        await pipeline(content, new VerifyStream(expected), createWriteStream(tmp, {flags: 'wx', mode: 0o644}))
+        const fh = await open(tmp, 'r+')
+        try {
+          await fh.sync()
+        } finally {
+          await fh.close()
+        }
+      }
+      await rename(tmp, this.blobPath(expected.digest))
+    } catch (err) {
+      await rm(tmp, {force: true})
+      throw err
+    }
+  }
+
+  /** A manifest with a `subject` is listed (untagged) in index.json so referrers() and gc find it. */
+  private async indexReferrer(desc: Descriptor, bytes: Uint8Array): Promise<void> {
+    const m = parseManifest(bytes, desc.digest)
+    if (!m.subject) return
+    const entry = referrerDescriptor({mediaType: desc.mediaType, digest: desc.digest, size: desc.size}, m)
+    await this.updateIndex(async (index) => {
+      if (index.manifests.some((d) => d.digest === desc.digest && refName(d) === undefined)) return index
+      index.manifests.push(entry)
+      return index
+    })
+  }
+
+  // ---- Resolver / Tagger --------------------------------------------------------------------
+
+  async resolve(reference: string): Promise<Descriptor> {
+    const digest = digestOf(reference)
+    const index = await this.readIndex()
+    if (digest !== undefined) {
+      const listed = index.manifests.find((d) => d.digest === digest)
+      if (listed) return plain(listed)
+      if (!(await this.exists({digest}))) throw new NotFoundError(`${reference}: not in the store ${this.dir}`, reference)
+      const s = await stat(this.blobPath(digest))
+      if (s.size > MAX_METADATA_BYTES) throw new InvalidManifestError(`${reference}: not a manifest`)
+      const bytes = await readFile(this.blobPath(digest))
+      const m = parseManifest(bytes, reference)
+      return {mediaType: manifestMediaType(m), digest, size: bytes.byteLength}
+    }
+    const found = index.manifests.find((d) => refName(d) === reference)
+    if (!found) throw new NotFoundError(`${reference}: no such reference in the store ${this.dir}`, reference)
+    return plain(found)
+  }
+
+  async tag(desc: Descriptor, reference: string): Promise<void> {
+    if (reference === '' || isDigest(reference)) throw new RegistryClientError('INVALID_REFERENCE', `cannot tag with ${JSON.stringify(reference)}`)
+    if (!(await this.exists(desc))) throw new NotFoundError(`${desc.digest}: not in the store ${this.dir}; push it before tagging`)
+    const entry: Descriptor = {...plain(desc), annotations: {...(desc.annotations ?? {}), [REF_NAME_ANNOTATION]: reference}}
+    await this.updateIndex(async (index) => {
+      index.manifests = index.manifests.filter((d) => refName(d) !== reference)
+      index.manifests.push(entry)
+      return index
+    })
+  }
+
+  /** Removes a reference; returns the descriptor it pointed at. Content stays until gc(). */
+  async untag(reference: string): Promise<Descriptor> {
+    let removed: Descriptor | undefined
+    await this.updateIndex(async (index) => {
+      removed = index.manifests.find((d) => refName(d) === reference)
+      index.manifests = index.manifests.filter((d) => refName(d) !== reference)
+      return index
+    })
+    if (!removed) throw new NotFoundError(`${reference}: no such reference in the store ${this.dir}`, reference)
+    return plain(removed)
+  }
+
+  // ---- Listing ------------------------------------------------------------------------------
+
+  async tags(): Promise<string[]> {
+    return (await this.list()).map((r) => r.reference)
+  }
+
+  /** Every reference with its descriptor, sorted by reference. */
+  async list(): Promise<StoredReference[]> {
+    const index = await this.readIndex()
+    const out: StoredReference[] = []
+    for (const d of index.manifests) {
+      const reference = refName(d)
+      if (reference !== undefined) out.push({reference, descriptor: plain(d)})
+    }
+    return out.sort((a, b) => compare(a.reference, b.reference))
+  }
+
+  async referrers(subject: Pick<Descriptor, 'digest'>, artifactType?: string): Promise<Descriptor[]> {
+    const index = await this.readIndex()
+    const seen = new Set<string>()
+    const out: Descriptor[] = []
+    for (const d of index.manifests) {
+      if (seen.has(d.digest) || d.mediaType === MediaType.OciIndex) continue
+      seen.add(d.digest)
+      let bytes: Buffer
+      try {
+        bytes = await readFile(this.blobPath(d.digest))
+      } catch {
+        continue
+      }
+      const m = parseManifest(bytes, d.digest)
+      if (m.subject?.digest !== subject.digest) continue
+      const r = referrerDescriptor(plain(d), m)
+      if (artifactType === undefined || r.artifactType === artifactType) out.push(r)
+    }
+    return out.sort((a, b) => compare(a.digest, b.digest))
+  }
+
+  // ---- Deleting -----------------------------------------------------------------------------
+
+  /** Removes content and every reference to it. */
+  async delete(desc: Pick<Descriptor, 'digest'>): Promise<void> {
+    await this.updateIndex(async (index) => {
+      index.manifests = index.manifests.filter((d) => d.digest !== desc.digest)
+      return index
+    })
+    try {
+      await rm(this.blobPath(desc.digest))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`${desc.digest}: not in the store ${this.dir}`)
+      throw err
+    }
+  }
+
+  /**
+   * Deletes every blob no reference reaches: from each tagged manifest down through index
+   * children, configs and layers, plus referrers whose subject is reachable. Referrer entries
+   * whose subject is gone leave index.json.
+   */
+  async gc(opts: GcOptions = {}): Promise<GcResult> {
+    const graceMs = opts.graceMs ?? 0
+    return withLock(this.indexPath + '.lock', async () => {
+      const index = await this.readIndex()
+      const reachable = new Set<string>()
+      const walk = async (d: Descriptor): Promise<void> => {
+        if (reachable.has(d.digest)) return
+        reachable.add(d.digest)
+        if (!isManifest(d.mediaType)) return
+        let bytes: Buffer
+        try {
+          bytes = await readFile(this.blobPath(d.digest))
+        } catch {
+          return
+        }
+        let m
+        try {
+          m = parseManifest(bytes, d.digest)
+        } catch {
+          return
+        }
+        for (const child of successors(m)) await walk(child)
+      }
+      for (const d of index.manifests) if (refName(d) !== undefined) await walk(d)
+      // Referrers: kept while their subject is reachable (a referrer of a referrer too).
+      let pending = index.manifests.filter((d) => refName(d) === undefined)
+      const subjects = new Map<string, string | undefined>()
+      for (const d of pending) {
+        try {
+          subjects.set(d.digest, parseManifest(await readFile(this.blobPath(d.digest)), d.digest).subject?.digest)
+        } catch {
+          subjects.set(d.digest, undefined)
+        }
+      }
+      let progressed = true
+      while (progressed) {
+        progressed = false
+        const next: Descriptor[] = []
+        for (const d of pending) {
+          const s = subjects.get(d.digest)
+          if (s !== undefined && reachable.has(s)) {
+            await walk(d)
+            progressed = true
+          } else {
+            next.push(d)
+          }
+        }
+        pending = next
+      }
+      const dropped = new Set(pending.map((d) => d.digest))
+      if (dropped.size > 0) {
+        index.manifests = index.manifests.filter((d) => refName(d) !== undefined || !dropped.has(d.digest))
+        await this.writeIndex(index)
+      }
+      const removed: string[] = []
+      let bytesFreed = 0
+      const now = Date.now()
+      for (const name of await readdir(this.blobDir)) {
+        const path = join(this.blobDir, name)
+        if (name.startsWith(TEMP_PREFIX)) {
+          const s = await stat(path).catch(() => undefined)
+          if (s && now - s.mtimeMs > STALE_TEMP_MS) await rm(path, {force: true})
+          continue
+        }
+        const digest = 'sha256:' + name
+        if (!isDigest(digest) || reachable.has(digest)) continue
+        const s = await stat(path).catch(() => undefined)
+        if (!s || now - s.mtimeMs < graceMs) continue
+        await rm(path, {force: true})
+        removed.push(digest)
+        bytesFreed += s.size
+      }
+      return {removed: removed.sort(), bytesFreed}
+    })
+  }
+
+  // ---- index.json ---------------------------------------------------------------------------
+
+  private async readIndex(): Promise<IndexFile> {
+    let text: string
+    try {
+      text = await readFile(this.indexPath, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyIndex()
+      throw err
+    }
+    let index: IndexFile
+    try {
+      index = JSON.parse(text) as IndexFile
+    } catch (err) {
+      throw new RegistryClientError('INVALID_LAYOUT', `${this.indexPath}: not valid JSON: ${(err as Error).message}`)
+    }
+    if (!Array.isArray(index.manifests)) index.manifests = []
+    return index
+  }
+
+  private async writeIndex(index: IndexFile): Promise<void> {
+    index.manifests.sort((a, b) => {
+      const ra = refName(a)
+      const rb = refName(b)
+      if (ra !== undefined && rb !== undefined) return compare(ra, rb)
+      if (ra !== undefined) return -1
+      if (rb !== undefined) return 1
+      return compare(a.digest, b.digest)
+    })
+    const out: IndexFile = {schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: index.manifests}
+    if (index.annotations) out.annotations = index.annotations
+    await atomicWrite(this.indexPath, JSON.stringify(out, null, 2) + '\n')
+  }
+
+  private async updateIndex(fn: (index: IndexFile) => Promise<IndexFile>): Promise<void> {
+    await withLock(this.indexPath + '.lock', async () => {
+      await this.writeIndex(await fn(await this.readIndex()))
+    })
+  }
+}
+
+function emptyIndex(): IndexFile {
+  return {schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: []}
+}
+
+function refName(d: Descriptor): string | undefined {
+  return d.annotations?.[REF_NAME_ANNOTATION]
+}
+
+/** A descriptor without the ref.name annotation (what callers see). */
+function plain(d: Descriptor): Descriptor {
+  const out: Descriptor = {...d}
+  if (out.annotations) {
+    const {[REF_NAME_ANNOTATION]: _ignored, ...rest} = out.annotations
+    if (Object.keys(rest).length > 0) out.annotations = rest
+    else delete out.annotations
+  }
+  return out
+}
+
+/** "sha256:..." or "name@sha256:..." → the digest; anything else → undefined. */
+function digestOf(reference: string): string | undefined {
+  const at = reference.lastIndexOf('@')
+  const candidate = at >= 0 ? reference.slice(at + 1) : reference
+  return isDigest(candidate) ? candidate : undefined
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+/** Writes a file by temp + fsync + rename in the same directory. */
+export async function atomicWrite(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${path}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`
+  try {
+    const fh = await open(tmp, 'wx', 0o644)
+    try {
+      await fh.writeFile(data)
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await rename(tmp, path)
+  } catch (err) {
+    await rm(tmp, {force: true})
+    throw err
+  }
+}
