@@ -1,0 +1,221 @@
+// The kit's one layer: a reproducible tar+gzip of the entries scanFiles found. Every header is
+// fixed except path, mode and size (uid/gid 1000, empty owner names, mtime 0), entries are in byte
+// order, and the gzip header has mtime 0 and a fixed OS byte, so the digest depends on the content
+// only. Written streaming to a temp file while hashing the tar (the diff_id) and the gzip (the blob
+// digest); file contents are checked again as they stream (text only, same size as scanned).
+import {createHash} from 'node:crypto'
+import {createReadStream, createWriteStream} from 'node:fs'
+import {readFile, rm} from 'node:fs/promises'
+import {join} from 'node:path'
+import {Transform, type TransformCallback} from 'node:stream'
+import {pipeline} from 'node:stream/promises'
+import {constants as zc, createGzip} from 'node:zlib'
+import tar from 'tar-stream'
+import {KitValidationError} from './diagnostics.js'
+import {binaryMessage, comparePaths, TextChecker, type KitFileEntry} from './files.js'
+
+export const LAYER_UID = 1000
+export const LAYER_GID = 1000
+/** The OS byte of the gzip header: 255 ("unknown"), what Go's compress/gzip writes, the same on every machine. */
+export const GZIP_OS_BYTE = 0xff
+/** Compression level of the layer (changing it changes every digest). */
+export const GZIP_LEVEL = 9
+
+export interface LayerResult {
+  /** The temp file holding the gzip bytes. */
+  path: string
+  /** sha256 of the compressed bytes: the layer's blob digest. */
+  digest: string
+  size: number
+  /** sha256 of the uncompressed tar (the image-config diff_id). */
+  diffId: string
+  tarSize: number
+}
+
+export interface LayerOptions {
+  /** Directory in which the kit was scanned, for error messages (`<kitDir>/files/...`). */
+  kitDir?: string
+  /** Read-ahead: files read while earlier ones are being compressed. Default 8. */
+  readAhead?: number
+}
+
+/**
+ * Writes the layer for `entries` to `outPath` (created or truncated) and returns its digests.
+ * On any error the file is removed and the error rethrown.
+ */
+export async function writeLayer(entries: KitFileEntry[], outPath: string, opts: LayerOptions = {}): Promise<LayerResult> {
+  const sorted = [...entries].sort((a, b) => comparePaths(a.path, b.path))
+  const pack = tar.pack()
+  const tarHash = new HashCounter()
+  const gzHash = new HashCounter()
+  const gzip = createGzip({level: GZIP_LEVEL, memLevel: 9, chunkSize: 256 * 1024, strategy: zc.Z_DEFAULT_STRATEGY})
+  const out = createWriteStream(outPath)
+  const piping = pipeline(pack, tarHash, gzip, new GzipHeaderFix(), gzHash, out)
+  const feeding = feed(pack, sorted, opts)
+  piping.catch(() => undefined)
+  feeding.catch(() => undefined)
+  try {
+    await Promise.all([piping, feeding])
+  } catch (err) {
+    pack.destroy()
+    await piping.catch(() => undefined)
+    await rm(outPath, {force: true})
+    throw err
+  }
+  return {path: outPath, digest: gzHash.digest(), size: gzHash.bytes, diffId: tarHash.digest(), tarSize: tarHash.bytes}
+}
+
+/** Adds every entry to the pack, reading files ahead with bounded concurrency. */
+async function feed(pack: tar.Pack, entries: KitFileEntry[], opts: LayerOptions): Promise<void> {
+  const readAhead = Math.max(1, opts.readAhead ?? 8)
+  const reads = new Map<number, Promise<Buffer | undefined>>()
+  const start = (i: number): void => {
+    const e = entries[i]
+    if (e && e.type === 'file' && !reads.has(i)) {
+      const p = readSmall(e, opts)
+      p.catch(() => undefined) // awaited in order below; never an unhandled rejection
+      reads.set(i, p)
+    }
+  }
+  for (let i = 0; i < Math.min(entries.length, readAhead); i++) start(i)
+  for (let i = 0; i < entries.length; i++) {
+    start(i + readAhead)
+    const e = entries[i]!
+    const header: Entry = {
+      name: e.type === 'directory' ? e.path + '/' : e.path,
+      type: e.type,
+      mode: e.mode,
+      uid: LAYER_UID,
+      gid: LAYER_GID,
+      uname: '',
+      gname: '',
+      mtime: new Date(0),
+      size: e.type === 'file' ? e.size : 0,
+    }
+    if (e.type === 'directory') {
+      await entryDone(pack, header)
+      continue
+    }
+    const small = await reads.get(i)!
+    reads.delete(i)
+    if (small) await entryDone(pack, header, small)
+    else await streamEntry(pack, header, e, opts)
+  }
+  pack.finalize()
+}
+
+type Entry = Partial<tar.Header> & {name: string}
+
+/** Files of up to 1 MiB are read whole (ahead of time); larger ones are streamed. */
+const SMALL = 1 << 20
+
+async function readSmall(e: KitFileEntry, opts: LayerOptions): Promise<Buffer | undefined> {
+  if (e.size > SMALL) return undefined
+  const data = await readFile(e.source!)
+  checkEntry(e, data.length, opts, (c) => c.update(data) ?? c.end())
+  return data
+}
+
+function checkEntry(e: KitFileEntry, size: number, opts: LayerOptions, check: (c: TextChecker) => string | undefined): void {
+  const rel = e.sourceRel ?? e.path
+  const file = opts.kitDir ? join(opts.kitDir, rel) : rel
+  if (size !== e.size) {
+    throw new KitValidationError([
+      {severity: 'error', file, code: 'changed', message: `${rel} changed during the build (was ${e.size} bytes, now ${size})`},
+    ])
+  }
+  const problem = check(new TextChecker())
+  if (problem) throw new KitValidationError([{severity: 'error', file, code: 'binary-file', message: binaryMessage(rel, problem)}])
+}
+
+function entryDone(pack: tar.Pack, header: Entry, data?: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const cb = (err?: Error | null): void => (err ? reject(err) : resolve())
+    if (data) pack.entry(header, data, cb)
+    else pack.entry(header, cb)
+  })
+}
+
+async function streamEntry(pack: tar.Pack, header: Entry, e: KitFileEntry, opts: LayerOptions): Promise<void> {
+  const rel = e.sourceRel ?? e.path
+  const file = opts.kitDir ? join(opts.kitDir, rel) : rel
+  const checker = new TextChecker()
+  let seen = 0
+  const check = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      seen += chunk.length
+      if (seen > e.size) return cb(changed(file, rel, e.size, seen))
+      const problem = checker.update(chunk)
+      if (problem) return cb(binary(file, rel, problem))
+      cb(null, chunk)
+    },
+    flush(cb) {
+      if (seen !== e.size) return cb(changed(file, rel, e.size, seen))
+      const problem = checker.end()
+      cb(problem ? binary(file, rel, problem) : null)
+    },
+  })
+  let entryErr: Error | null = null
+  const done = new Promise<void>((resolve, reject) => {
+    const sink = pack.entry(header, (err) => (err ? reject(entryErr ?? err) : resolve()))
+    pipeline(createReadStream(e.source!, {highWaterMark: 1 << 20}), check, sink as unknown as NodeJS.WritableStream).catch(
+      (err: Error) => {
+        entryErr = err
+        reject(err)
+      },
+    )
+  })
+  await done
+}
+
+function changed(file: string, rel: string, was: number, now: number): KitValidationError {
+  return new KitValidationError([
+    {severity: 'error', file, code: 'changed', message: `${rel} changed during the build (was ${was} bytes, now at least ${now})`},
+  ])
+}
+
+function binary(file: string, rel: string, problem: string): KitValidationError {
+  return new KitValidationError([{severity: 'error', file, code: 'binary-file', message: binaryMessage(rel, problem)}])
+}
+
+/** A pass-through that hashes and counts what goes through it. */
+class HashCounter extends Transform {
+  private readonly hash = createHash('sha256')
+  bytes = 0
+  private hex: string | undefined
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk)
+    this.bytes += chunk.length
+    cb(null, chunk)
+  }
+
+  digest(): string {
+    this.hex ??= this.hash.digest('hex')
+    return 'sha256:' + this.hex
+  }
+}
+
+/**
+ * Sets the gzip header's mtime (bytes 4..7) to 0 and its OS byte (byte 9) to GZIP_OS_BYTE. zlib
+ * already writes mtime 0 and XFL from the level; the OS byte is the platform's (3 on Unix), so it
+ * is fixed here to make the blob the same on every machine.
+ */
+export class GzipHeaderFix extends Transform {
+  private seen = 0
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (this.seen < 10) {
+      const copy = Buffer.from(chunk)
+      for (let i = 0; i < copy.length && this.seen + i < 10; i++) {
+        const at = this.seen + i
+        if (at >= 4 && at <= 7) copy[i] = 0
+        if (at === 9) copy[i] = GZIP_OS_BYTE
+      }
+      this.seen += chunk.length
+      cb(null, copy)
+      return
+    }
+    cb(null, chunk)
+  }
+}
