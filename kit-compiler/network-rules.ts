@@ -274,6 +274,7 @@ function parsePorts(text: string, fail: (p: string) => never): {ports: PortRange
 }
 
 function parseHostPattern(raw: string, fail: (p: string) => never): HostPattern {
+  if (raw.includes('%')) fail('"%" is not allowed in a host (no IPv6 zone ids, no percent-encoding)')
   // CIDR or IP literal.
   const slash = raw.indexOf('/')
   if (slash >= 0) {
