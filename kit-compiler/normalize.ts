@@ -1,0 +1,193 @@
+// Schema v1 ("Agent Kit" / "Mixin Kit") → the v2 model. Every moved field records where it came
+// from, so that a diagnostic about the normalised model points at the v1 file's own key; every
+// deprecated or ignored spelling gives a warning instead of silence.
+import type {KitSpecV1} from '../schemas/generated/kit-v1.js'
+import type {Credential, Inject, KitSpec} from './model.js'
+import type {PathSegment} from './source.js'
+
+export interface Normalized {
+  spec: KitSpec
+  /** Maps a dotted model path prefix to the source path it came from. */
+  origins: Map<string, PathSegment[]>
+  warnings: Array<{path: PathSegment[]; message: string}>
+}
+
+export function pathKey(path: readonly PathSegment[]): string {
+  return path.map(String).join('.')
+}
+
+/** Source path of a model path: the longest recorded prefix, with the rest appended. */
+export function originOf(origins: Map<string, PathSegment[]>, path: readonly PathSegment[]): PathSegment[] {
+  for (let n = path.length; n >= 0; n--) {
+    const found = origins.get(pathKey(path.slice(0, n)))
+    if (found) return [...found, ...path.slice(n)]
+  }
+  return [...path]
+}
+
+/** A v2 file is already the model (only `kind: agent` is spelled differently). */
+export function normalizeV2(raw: Record<string, unknown>): Normalized {
+  const spec = {...raw} as unknown as KitSpec
+  const warnings: Normalized['warnings'] = []
+  if ((raw.kind as string) === 'agent') spec.kind = 'sandbox'
+  return {spec, origins: new Map(), warnings}
+}
+
+export function normalizeV1(v1: KitSpecV1): Normalized {
+  const origins = new Map<string, PathSegment[]>()
+  const warnings: Normalized['warnings'] = []
+  const from = (model: PathSegment[], source: PathSegment[]) => origins.set(pathKey(model), source)
+  const deprecated = (path: PathSegment[], message: string) => warnings.push({path, message})
+
+  const spec: KitSpec = {schemaVersion: '2', kind: v1.kind === 'mixin' ? 'mixin' : 'sandbox', name: v1.name}
+  if (v1.kind === 'agent') {
+    // The original vocabulary; still read, no warning needed beyond the schema version.
+  }
+  if (v1.displayName !== undefined) spec.displayName = v1.displayName
+  if (v1.description !== undefined) spec.description = v1.description
+  if (v1.version !== undefined) spec.version = v1.version
+  if (v1.security) spec.security = {...v1.security}
+  if (v1.extends !== undefined) spec.extends = v1.extends
+
+  // agent: / sandbox: block (and the older top-level template/binary/runOptions/aiFilename).
+  const blockKey = v1.sandbox ? 'sandbox' : 'agent'
+  const block = v1.sandbox ?? v1.agent
+  if (v1.agent && v1.sandbox) deprecated(['agent'], 'both agent: and sandbox: are set; sandbox: is used')
+  const image = block?.image ?? v1.template
+  const entry = block?.entrypoint
+  const run = entry?.run ?? (v1.binary ? [v1.binary] : undefined)
+  const args = entry?.args ?? v1.runOptions
+  if (image !== undefined || run !== undefined || args !== undefined || entry?.ttyArgs !== undefined) {
+    spec.sandbox = {}
+    if (image !== undefined) {
+      spec.sandbox.image = image
+      from(['sandbox', 'image'], block?.image !== undefined ? [blockKey, 'image'] : ['template'])
+    }
+    if (run !== undefined) {
+      spec.sandbox.entrypoint = [...run]
+      from(['sandbox', 'entrypoint'], entry?.run ? [blockKey, 'entrypoint', 'run'] : ['binary'])
+    }
+    if (args !== undefined || entry?.ttyArgs !== undefined) {
+      spec.sandbox.command = {}
+      if (args !== undefined) spec.sandbox.command.default = [...args]
+      if (entry?.ttyArgs !== undefined) spec.sandbox.command.interactive = [...entry.ttyArgs]
+      from(['sandbox', 'command'], [blockKey, 'entrypoint'])
+    }
+  }
+  if (v1.template !== undefined) deprecated(['template'], 'template is deprecated; use agent.image')
+  if (v1.binary !== undefined) deprecated(['binary'], 'binary is deprecated; use agent.entrypoint.run')
+  if (v1.runOptions !== undefined) deprecated(['runOptions'], 'runOptions is deprecated; use agent.entrypoint.args')
+  if (entry?.pipeMode !== undefined) deprecated([blockKey, 'entrypoint', 'pipeMode'], 'pipeMode has no v2 equivalent and is ignored')
+  if (block?.persistence !== undefined) deprecated([blockKey, 'persistence'], 'persistence has no v2 equivalent and is ignored')
+
+  const aiFilename = block?.aiFilename ?? v1.aiFilename
+  if (v1.aiFilename !== undefined) deprecated(['aiFilename'], 'aiFilename at the top level is deprecated; use agent.aiFilename')
+  const memoryKey = v1.agentContext !== undefined ? 'agentContext' : 'memory'
+  const memory = v1.agentContext ?? v1.memory
+  if (v1.memory !== undefined) deprecated(['memory'], 'memory is deprecated; it is spelled agentContext (agentInstructions.content in v2)')
+  if (aiFilename !== undefined || memory !== undefined) {
+    spec.agentInstructions = {}
+    if (aiFilename !== undefined) {
+      spec.agentInstructions.filename = aiFilename
+      from(['agentInstructions', 'filename'], block?.aiFilename !== undefined ? [blockKey, 'aiFilename'] : ['aiFilename'])
+    }
+    if (memory !== undefined) {
+      spec.agentInstructions.content = memory
+      from(['agentInstructions', 'content'], [memoryKey])
+    }
+  }
+
+  // Network: allowedDomains/deniedDomains and caps.network.allow/deny append, in that order.
+  const allow: string[] = []
+  const deny: string[] = []
+  const take = (list: string[] | undefined, into: string[], model: 'allow' | 'deny', source: PathSegment[]) => {
+    for (const [i, rule] of (list ?? []).entries()) {
+      from(['permissions', 'network', model, into.length], [...source, i])
+      into.push(rule)
+    }
+  }
+  take(v1.network?.allowedDomains, allow, 'allow', ['network', 'allowedDomains'])
+  take(v1.caps?.network?.allow, allow, 'allow', ['caps', 'network', 'allow'])
+  take(v1.network?.deniedDomains, deny, 'deny', ['network', 'deniedDomains'])
+  take(v1.caps?.network?.deny, deny, 'deny', ['caps', 'network', 'deny'])
+
+  // serviceDomains + serviceAuth + credentials.sources + proxyManaged → credentials[].apiKey.inject.
+  const serviceDomains = v1.network?.serviceDomains ?? {}
+  const serviceAuth = v1.network?.serviceAuth ?? {}
+  const sources = v1.credentials?.sources ?? {}
+  const proxyManaged = new Set(v1.environment?.proxyManaged ?? [])
+  const services = [...new Set([...Object.values(serviceDomains), ...Object.keys(serviceAuth)])]
+  const credentials: Credential[] = []
+  for (const service of services) {
+    const auth = serviceAuth[service] ?? {headerName: 'Authorization', valueFormat: 'Bearer %s'}
+    const domains = Object.entries(serviceDomains).filter(([, s]) => s === service).map(([d]) => d)
+    const envName = sources[service]?.env?.[0] ?? service.toUpperCase().replace(/[^A-Z0-9]+/g, '_') + '_API_KEY'
+    const inject: Inject[] = domains.map((domain) => ({domain, header: auth.headerName, format: auth.valueFormat}))
+    const credential: Credential = {service, apiKey: {name: envName, proxyManaged: true, inject}}
+    if (sources[service]?.required) credential.required = true
+    from(['credentials', credentials.length], serviceAuth[service] ? ['network', 'serviceAuth', service] : ['network', 'serviceDomains'])
+    domains.forEach((domain, i) => from(['credentials', credentials.length, 'apiKey', 'inject', i], ['network', 'serviceDomains', domain]))
+    credentials.push(credential)
+    // In v1 a service domain is reachable by being a service domain; v2 spells the allow out.
+    for (const domain of domains) {
+      if (!allow.includes(domain)) {
+        from(['permissions', 'network', 'allow', allow.length], ['network', 'serviceDomains', domain])
+        allow.push(domain)
+      }
+    }
+  }
+  for (const service of Object.keys(sources)) {
+    deprecated(['credentials', 'sources', service], `credentials.sources is host-side discovery and is not part of a v2 kit; bind the secret with: kit secret set ${service}`)
+  }
+  for (const name of proxyManaged) {
+    if (!credentials.some((c) => c.apiKey?.name === name)) {
+      deprecated(['environment', 'proxyManaged'], `proxyManaged ${name} names no service of network.serviceAuth; ignored`)
+    }
+  }
+  if (allow.length || deny.length) {
+    spec.permissions = {network: {}}
+    if (allow.length) spec.permissions.network!.allow = allow
+    if (deny.length) spec.permissions.network!.deny = deny
+  }
+  if (credentials.length) spec.credentials = credentials
+
+  if (v1.environment?.variables) {
+    spec.environment = {variables: {...v1.environment.variables}}
+    from(['environment'], ['environment'])
+  }
+
+  // commands → setup (initFiles → setup.files).
+  const commands = v1.commands
+  if (commands?.install || commands?.startup || commands?.initFiles) {
+    spec.setup = {}
+    if (commands.install) {
+      spec.setup.install = commands.install.map((c) => ({...c}))
+      from(['setup', 'install'], ['commands', 'install'])
+    }
+    if (commands.startup) {
+      spec.setup.startup = commands.startup.map((c) => ({...c}))
+      from(['setup', 'startup'], ['commands', 'startup'])
+    }
+    if (commands.initFiles) {
+      spec.setup.files = commands.initFiles.map((f) => ({...f}))
+      from(['setup', 'files'], ['commands', 'initFiles'])
+    }
+  }
+
+  // volumes (path → options) and tmpfs (path → options) → volumes[].
+  const volumes: NonNullable<KitSpec['volumes']> = []
+  for (const [path, mode] of Object.entries(v1.volumes ?? {})) {
+    from(['volumes', volumes.length], ['volumes', path])
+    volumes.push(mode ? {path, mode} : {path})
+  }
+  for (const [path, mode] of Object.entries(v1.tmpfs ?? {})) {
+    from(['volumes', volumes.length], ['tmpfs', path])
+    volumes.push(mode ? {path, type: 'tmpfs', mode} : {path, type: 'tmpfs'})
+  }
+  if (volumes.length) spec.volumes = volumes
+
+  for (const key of ['secrets', 'egress', 'settings', 'oauth'] as const) {
+    if (v1[key] !== undefined) deprecated([key], `${key} is not supported by kit and is ignored`)
+  }
+  return {spec, origins, warnings}
+}
