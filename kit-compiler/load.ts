@@ -9,7 +9,7 @@ import {KitValidationError, type Diagnostic} from './diagnostics.js'
 import {scanKitFiles, type KitFileEntry} from './files.js'
 import type {KitArg, KitSpec, KitSpecV1} from './model.js'
 import {normalizeV1, normalizeV2, originOf, pathKey, type Normalized} from './normalize.js'
-import {validateSchema, type SchemaVersion} from './schema.js'
+import {coerceScalars, validateSchema, type SchemaVersion} from './schema.js'
 import {findSpecFile, parseSpec, positionOf, readSpecBytes, specValue, type PathSegment, type SpecSource} from './source.js'
 import {validateSemantics} from './validate.js'
 
@@ -93,6 +93,8 @@ export async function validateKit(kitDir: string, opts: LoadOptions = {}): Promi
     const pos = positionOf(source, ['schemaVersion'])
     return done([...diagnostics, err(file, `unsupported schemaVersion ${JSON.stringify(sv)} (supported: "1", "2")`, 'schema-version', pos.line, pos.column)])
   }
+
+  coerceScalars(version, raw, source)
 
   // Kit arguments (schema v2): references are checked, then substituted into the parsed values.
   const argDependentPaths = new Set<string>()

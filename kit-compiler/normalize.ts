@@ -176,17 +176,41 @@ export function normalizeV1(v1: KitSpecV1): Normalized {
 
   // volumes (path → options) and tmpfs (path → options) → volumes[].
   const volumes: NonNullable<KitSpec['volumes']> = []
-  for (const [path, mode] of Object.entries(v1.volumes ?? {})) {
-    from(['volumes', volumes.length], ['volumes', path])
-    volumes.push(mode ? {path, mode} : {path})
+  if (Array.isArray(v1.volumes)) {
+    v1.volumes.forEach((v, i) => {
+      from(['volumes', volumes.length], ['volumes', i])
+      volumes.push({...v})
+    })
+  } else {
+    for (const [path, size] of Object.entries(v1.volumes ?? {})) {
+      from(['volumes', volumes.length], ['volumes', path])
+      volumes.push(size ? {path, size} : {path})
+    }
+    if (v1.volumes) deprecated(['volumes'], 'volumes as a mapping is deprecated; use a list of {path, size, mode, type}')
   }
-  for (const [path, mode] of Object.entries(v1.tmpfs ?? {})) {
+  for (const [path, size] of Object.entries(v1.tmpfs ?? {})) {
     from(['volumes', volumes.length], ['tmpfs', path])
-    volumes.push(mode ? {path, type: 'tmpfs', mode} : {path, type: 'tmpfs'})
+    volumes.push(size ? {path, type: 'tmpfs', size} : {path, type: 'tmpfs'})
+  }
+  if (v1.tmpfs) deprecated(['tmpfs'], 'tmpfs is deprecated; use volumes with type: tmpfs')
+  const ports = [...(v1.publishedPorts ?? []), ...(v1.network?.publishedPorts ?? [])]
+  if (ports.length) {
+    spec.ports = ports.map((p) => ({...p}))
+    from(['ports'], v1.publishedPorts ? ['publishedPorts'] : ['network', 'publishedPorts'])
+  }
+  const resources = block?.resources ?? v1.resources
+  if (resources && (resources.cpu !== undefined || resources.memoryMB !== undefined)) {
+    spec.sandbox ??= {}
+    spec.sandbox.resources = {}
+    if (resources.cpu !== undefined) spec.sandbox.resources.cpu = resources.cpu
+    if (resources.memoryMB !== undefined) spec.sandbox.resources.memory = `${resources.memoryMB}m`
+  }
+  for (const key of ['sourceURL', 'mixins', 'locked', 'licenses'] as const) {
+    if (v1[key] !== undefined) (spec as Record<string, unknown>)[key] = v1[key]
   }
   if (volumes.length) spec.volumes = volumes
 
-  for (const key of ['secrets', 'egress', 'settings', 'oauth'] as const) {
+  for (const key of ['secrets', 'egress', 'settings', 'oauth', 'kitDir', 'build'] as const) {
     if (v1[key] !== undefined) deprecated([key], `${key} is not supported by kit and is ignored`)
   }
   return {spec, origins, warnings}

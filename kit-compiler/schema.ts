@@ -4,7 +4,8 @@ import {Ajv, type ErrorObject, type ValidateFunction} from 'ajv'
 import v1Schema from '../schemas/kit-v1.schema.json' with {type: 'json'}
 import v2Schema from '../schemas/kit-v2.schema.json' with {type: 'json'}
 import type {Diagnostic} from './diagnostics.js'
-import {positionOf, type PathSegment, type SpecSource} from './source.js'
+import {isScalar} from 'yaml'
+import {nodeAt, positionOf, type PathSegment, type SpecSource} from './source.js'
 
 const ajv = new Ajv({allErrors: true, strict: false, allowUnionTypes: true})
 const validators: Record<'1' | '2', ValidateFunction> = {
@@ -33,6 +34,45 @@ export function validateSchema(
     if (d && !out.some((o) => o.line === d.line && o.column === d.column && o.message === d.message)) out.push(d)
   }
   return out
+}
+
+const YAML11_BOOLEANS: Record<string, boolean> = {
+  y: true, yes: true, on: true, true: true, n: false, no: false, off: false, false: false,
+}
+
+/**
+ * Scalars typed the way sbx's YAML decoder (Go yaml.v3) types them: an unquoted scalar in a string
+ * field is that string as written (`version: 1.20` is "1.20", `mode: 0644` is "0644", `IS_SANDBOX: 1`
+ * is "1"), and a boolean field takes yes/no/on/off. Mutates `value`; returns how many it changed.
+ */
+export function coerceScalars(version: SchemaVersion, value: unknown, source: SpecSource): number {
+  let changed = 0
+  for (let round = 0; round < 3; round++) {
+    const validate = validators[version]
+    if (validate(value)) break
+    let fixed = 0
+    for (const err of validate.errors ?? []) {
+      if (err.keyword !== 'type') continue
+      const path = pointerToPath(err.instancePath)
+      if (!path.length) continue
+      const expected = String((err.params as {type: string}).type).split(',')
+      const parent = valueAt(value, path.slice(0, -1)) as Record<string | number, unknown> | undefined
+      const last = path[path.length - 1]
+      if (!parent || typeof parent !== 'object') continue
+      const current = parent[last]
+      const {node} = nodeAt(source, path)
+      if (expected.includes('string') && (typeof current === 'number' || typeof current === 'boolean') && isScalar(node)) {
+        parent[last] = typeof node.source === 'string' ? node.source : String(current)
+        fixed++
+      } else if (expected.includes('boolean') && typeof current === 'string' && current.toLowerCase() in YAML11_BOOLEANS) {
+        parent[last] = YAML11_BOOLEANS[current.toLowerCase()]
+        fixed++
+      }
+    }
+    if (!fixed) break
+    changed += fixed
+  }
+  return changed
 }
 
 /** Drops errors that only restate a deeper one (anyOf branches, `if` wrappers). */

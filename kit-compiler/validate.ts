@@ -47,6 +47,10 @@ export function validateSemantics(spec: KitSpec, ctx: ValidateContext): Diagnost
       report(spec.sandbox ? ['sandbox'] : ['kind'], 'a sandbox kit needs sandbox.image (or extends: a parent sandbox kit)', 'missing-image')
     }
     if (spec.requires?.agent) report(['requires', 'agent'], `requires.agent is only valid for kind "mixin"`, 'kind-field', 'error', 'key')
+    if (spec.sandbox?.build) {
+      if (!spec.sandbox.image) report(['sandbox', 'build'], 'sandbox.build is not implemented: specify sandbox.image', 'not-implemented')
+      else report(['sandbox', 'build'], 'sandbox.build is not implemented and is ignored; sandbox.image is used', 'not-implemented', 'warning', 'key')
+    }
     if (spec.mixins?.length) report(['mixins'], 'mixins: is accepted but not applied yet; pass mixins with --kit at launch', 'not-implemented', 'warning', 'key')
   }
   if (spec.requires?.agent && !ctx.argDependent(['requires', 'agent']) && !NAME_RE.test(spec.requires.agent)) {
@@ -100,6 +104,8 @@ export function validateSemantics(spec: KitSpec, ctx: ValidateContext): Diagnost
     if (services.has(cred.service)) report(at('service'), `credential service "${cred.service}" is declared twice (also credentials[${services.get(cred.service)}])`, 'credential-duplicate')
     services.set(cred.service, i)
     if (!cred.apiKey && !cred.oauth) report(at(), `credentials[${i}] (${cred.service}) needs apiKey or oauth`, 'credential-shape')
+    if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(cred.service)) report(at('service'), `credentials[${i}].service "${cred.service}" should be lower-case letters, digits and hyphens`, 'credential-service', 'warning')
+    if (cred.provider !== undefined) report(at('provider'), `credentials[${i}].provider is reserved by sbx and has no effect`, 'not-implemented', 'warning', 'key')
     const name = cred.apiKey?.name
     if (name !== undefined && (RESERVED_ENV.has(name) || RESERVED_ENV_PREFIXES.some((p) => name.startsWith(p)))) {
       report(at('apiKey', 'name'), `credentials[${i}].apiKey.name ${name} is reserved by the sandbox`, 'reserved-env')
@@ -107,16 +113,17 @@ export function validateSemantics(spec: KitSpec, ctx: ValidateContext): Diagnost
     for (const [j, inject] of (cred.apiKey?.inject ?? []).entries()) {
       const ip = at('apiKey', 'inject', j)
       const label = `credentials[${i}].apiKey.inject[${j}]`
+      // As sbx: scheme is sugar (bearer → Authorization: Bearer %s; basic → the secret as password).
       if (inject.scheme !== undefined) {
-        if (inject.header !== undefined || inject.format !== undefined) report(ip, `${label}: use either scheme or header+format, not both`, 'inject-shape')
-        if (inject.scheme === 'basic' && !inject.username) report(ip, `${label}: scheme basic needs a username (the secret is the password)`, 'inject-shape')
-        if (inject.scheme === 'bearer' && inject.username !== undefined) report([...ip, 'username'], `${label}: username is only used with scheme basic`, 'inject-shape', 'error', 'key')
-      } else {
+        if (inject.format !== undefined) report([...ip, 'format'], `${label}: 'scheme' and 'format' are mutually exclusive`, 'inject-shape', 'error', 'key')
+        if (inject.scheme === 'basic' && !inject.username) report(ip, `${label}: scheme basic requires a username (the secret is the password)`, 'inject-shape')
+        if (inject.scheme === 'bearer' && inject.username !== undefined) report([...ip, 'username'], `${label}: 'username' is not valid with scheme: bearer`, 'inject-shape', 'error', 'key')
+      } else if (inject.username === undefined) {
         if (inject.header === undefined) report(ip, `${label}: needs header and format, or scheme (bearer or basic)`, 'inject-shape')
-        if (inject.username !== undefined) report([...ip, 'username'], `${label}: username is only used with scheme basic`, 'inject-shape', 'error', 'key')
-        const format = inject.format ?? (inject.header !== undefined ? undefined : '%s')
-        if (inject.header !== undefined && format === undefined) report(ip, `${label}: header needs a format with one %s`, 'inject-shape')
-        if (format !== undefined && format.split('%s').length !== 2) report([...ip, 'format'], `${label}.format "${format}" must contain exactly one %s`, 'inject-format')
+        else if (inject.format === undefined) report(ip, `${label}: header needs a format with one %s`, 'inject-shape')
+      }
+      if (inject.format !== undefined && inject.format.split('%s').length !== 2) {
+        report([...ip, 'format'], `${label}.format "${inject.format}" must contain exactly one %s`, 'inject-format')
       }
       if (ctx.argDependent([...ip, 'domain'])) continue
       let covered = false
@@ -128,12 +135,18 @@ export function validateSemantics(spec: KitSpec, ctx: ValidateContext): Diagnost
         continue
       }
       if (!covered) {
-        report([...ip, 'domain'], `${label}.domain "${inject.domain}" is not allowed by permissions.network.allow (an inject domain must be reachable: add it to the allow list)`, 'inject-not-allowed')
+        // sbx's own validator accepts this (its catalog's github example injects into github.com
+        // while allowing only *.github.com), so it is a warning: the proxy injects only into
+        // requests that some allow rule (this kit's, another kit's, a tier or a local rule) lets through.
+        report([...ip, 'domain'], `${label}.domain "${inject.domain}" is not covered by this kit's permissions.network.allow; requests to it are blocked unless another rule allows it`, 'inject-not-allowed', 'warning')
       }
     }
   }
 
   // Environment.
+  if (spec.environment?.proxyManaged !== undefined) {
+    report(['environment', 'proxyManaged'], 'environment.proxyManaged is ignored in schema v2: set credentials[].apiKey.proxyManaged', 'deprecated', 'warning', 'key')
+  }
   for (const name of Object.keys(spec.environment?.variables ?? {})) {
     if (RESERVED_ENV.has(name)) report(['environment', 'variables', name], `environment variable ${name} is set by the sandbox and must not be set by a kit`, 'reserved-env', 'error', 'key')
     const prefix = RESERVED_ENV_PREFIXES.find((p) => name.startsWith(p))

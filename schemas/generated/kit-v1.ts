@@ -29,9 +29,16 @@ export interface KitSpecV1 {
   security?: {
     privileged?: boolean
   }
-  volumes?: {
-    [k: string]: string
-  }
+  volumes?:
+    | {
+        [k: string]: string
+      }
+    | {
+        path: string
+        size?: string
+        mode?: string
+        type?: '' | 'tmpfs'
+      }[]
   tmpfs?: {
     [k: string]: string
   }
@@ -58,6 +65,25 @@ export interface KitSpecV1 {
    */
   memory?: string
   agentContext?: string
+  sourceURL?: string
+  /**
+   * Deprecated; ignored.
+   */
+  kitDir?: string
+  mixins?: string[]
+  locked?: string[]
+  licenses?: string[]
+  resources?: {
+    cpu?: number | string
+    memoryMB?: number
+    gpu?: string
+  }
+  build?: {}
+  publishedPorts?: {
+    container: number
+    protocol?: '' | 'tcp' | 'udp'
+    name?: string
+  }[]
 }
 /**
  * This interface was referenced by `KitSpecV1`'s JSON-Schema
@@ -73,6 +99,12 @@ export interface AgentBlock {
     ttyArgs?: string[]
     pipeMode?: string
   }
+  resources?: {
+    cpu?: number | string
+    memoryMB?: number
+    gpu?: string
+  }
+  build?: {}
 }
 /**
  * This interface was referenced by `KitSpecV1`'s JSON-Schema
@@ -90,6 +122,11 @@ export interface Network {
       valueFormat: string
     }
   }
+  publishedPorts?: {
+    container: number
+    protocol?: '' | 'tcp' | 'udp'
+    name?: string
+  }[]
 }
 /**
  * This interface was referenced by `KitSpecV1`'s JSON-Schema

@@ -25,10 +25,7 @@ export interface KitSpecV2 {
   displayName?: string
   description?: string
   sourceURL?: string
-  /**
-   * @minItems 1
-   */
-  licenses?: [string, ...string[]]
+  licenses?: string[]
   /**
    * Dotted field paths that child kits may not override.
    */
@@ -108,7 +105,7 @@ export interface NetworkPermissions {
  */
 export interface Port {
   container: number
-  protocol?: 'tcp' | 'udp'
+  protocol?: '' | 'tcp' | 'udp'
   name?: string
 }
 /**
@@ -116,11 +113,18 @@ export interface Port {
  * via the `definition` "Credential".
  */
 export interface Credential {
+  /**
+   * The service name (lower-kebab by convention), unique across a composition.
+   */
   service: string
   description?: string
   required?: boolean
   apiKey?: ApiKey
   oauth?: OAuth
+  /**
+   * Reserved by sbx for later use; ignored.
+   */
+  provider?: string
 }
 /**
  * This interface was referenced by `KitSpecV2`'s JSON-Schema
@@ -140,6 +144,9 @@ export interface ApiKey {
  */
 export interface Inject {
   domain: string
+  /**
+   * Header to overwrite. With scheme bearer it defaults to Authorization.
+   */
   header?: string
   format?: string
   scheme?: 'bearer' | 'basic'
@@ -154,13 +161,15 @@ export interface OAuth {
     host: string
     path: string
   }
+  resourceHosts?: string[]
   sentinels?: {
     accessToken?: string
     refreshToken?: string
   }
   credentialFile?: {
     path: string
-    template: string
+    template?: string
+    structure?: {}
   }
   skipIfEnv?: string[]
   responseFields?: {
@@ -169,7 +178,7 @@ export interface OAuth {
     expiresIn?: string
     scope?: string
   }
-  passthroughResponse?: boolean
+  passthrough?: boolean
 }
 /**
  * This interface was referenced by `KitSpecV2`'s JSON-Schema
@@ -179,6 +188,10 @@ export interface Environment {
   variables?: {
     [k: string]: string
   }
+  /**
+   * Accepted for sbx compatibility and ignored: in schema v2 credentials[].apiKey.proxyManaged says it.
+   */
+  proxyManaged?: string[]
 }
 /**
  * This interface was referenced by `KitSpecV2`'s JSON-Schema
@@ -249,8 +262,21 @@ export interface SandboxBlock {
         interactive?: string[]
       }
   resources?: {
-    cpu?: string | number
+    cpu?: number | string
     memory?: string
+    gpu?: string
+  }
+  /**
+   * Accepted for sbx compatibility; kit does not build images (use sandbox.image).
+   */
+  build?: {
+    context?: string
+    dockerfile?: string
+    args?: {
+      [k: string]: string
+    }
+    target?: string
+    platforms?: string[]
   }
 }
 /**
