@@ -29,6 +29,8 @@ export function validateSchema(
   const out: Diagnostic[] = []
   for (const err of errors) {
     const path = pointerToPath(err.instancePath)
+    // A property-name error points at the offending key itself.
+    if (err.propertyName !== undefined && err.keyword !== 'propertyNames') path.push(err.propertyName)
     if ((err.keyword === 'pattern' || err.keyword === 'enum') && skip(path)) continue
     const d = toDiagnostic(err, path, source, value)
     if (d && !out.some((o) => o.line === d.line && o.column === d.column && o.message === d.message)) out.push(d)
@@ -129,6 +131,7 @@ function toDiagnostic(err: ErrorObject, path: PathSegment[], source: SpecSource,
     case 'enum':
       return make(`${where} must be one of: ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`, path, 'value', 'enum')
     case 'pattern': {
+      if (err.propertyName !== undefined) return make(patternMessage(path, where, String(err.propertyName), String(params.pattern)), path, 'key', 'pattern')
       const value = valueAt(root, path)
       return make(patternMessage(path, where, String(value), String(params.pattern)), path, 'value', 'pattern')
     }
