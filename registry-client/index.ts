@@ -10,3 +10,24 @@ export type {StoredReference, GcOptions, GcResult} from './layout-store.js'
 export {MemoryStore} from './memory-store.js'
 export {copy} from './copy.js'
 export type {CopyOptions, CopyResult} from './copy.js'
+export {RemoteRepository, ping, referrersTag, nextLink} from './remote.js'
+export type {RemoteOptions} from './remote.js'
+export {RegistryClient} from './client.js'
+export type {ClientOptions} from './client.js'
+export type {TlsOptions} from './http.js'
+export {Reference, parseReference, isLoopbackHost, looksLikeHost, DOCKER_HUB} from './reference.js'
+export type {ParseOptions} from './reference.js'
+export {Authenticator, parseChallenges, repositoryScope, mergeScopes, clearTokenCache} from './auth.js'
+export type {Challenge} from './auth.js'
+export {
+  AuthFile,
+  ChainCredentials,
+  DockerConfigCredentials,
+  EnvCredentials,
+  defaultCredentials,
+  dockerConfigPath,
+  runHelper,
+} from './credentials.js'
+export type {Credential, CredentialSource} from './credentials.js'
+export {DEFAULT_RETRY_POLICY, isRetryableStatus, retryAfterMs} from './retry.js'
+export type {RetryPolicy} from './retry.js'

@@ -21,6 +21,7 @@ import {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {type Descriptor, digestHex, isDigest, isManifest, MediaType} from './descriptor.js'
 import {InvalidManifestError, NotFoundError, RegistryClientError} from './errors.js'
+import {atomicWrite} from './atomic.js'
 import {withLock} from './lock.js'
 import {manifestMediaType, parseManifest, referrerDescriptor, successors} from './manifest.js'
 import type {Deleter, ReferenceLister, ReferrerLister, TagLister, Target} from './target.js'
@@ -431,20 +432,4 @@ function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
 }
 
-/** Writes a file by temp + fsync + rename in the same directory. */
-export async function atomicWrite(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${path}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`
-  try {
-    const fh = await open(tmp, 'wx', 0o644)
-    try {
-      await fh.writeFile(data)
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    await rename(tmp, path)
-  } catch (err) {
-    await rm(tmp, {force: true})
-    throw err
-  }
-}
+export {atomicWrite}

@@ -1,0 +1,21 @@
+// Nothing half-written: a file is written to a temp file in the same directory, fsynced, renamed.
+import {randomBytes} from 'node:crypto'
+import {open, rename, rm} from 'node:fs/promises'
+
+/** Writes a file by temp + fsync + rename in the same directory. */
+export async function atomicWrite(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const tmp = `${path}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`
+  try {
+    const fh = await open(tmp, 'wx', mode)
+    try {
+      await fh.writeFile(data)
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await rename(tmp, path)
+  } catch (err) {
+    await rm(tmp, {force: true})
+    throw err
+  }
+}

@@ -1,0 +1,111 @@
+// One HTTP exchange over node:http/https, with streaming bodies both ways. No retries, auth or
+// redirects here (client.ts adds them); just a request, a response and its headers.
+import http, {type IncomingHttpHeaders, type IncomingMessage} from 'node:http'
+import https from 'node:https'
+import type {Readable} from 'node:stream'
+import {rootCertificates} from 'node:tls'
+
+export interface TlsOptions {
+  /** Extra CA certificates (PEM) to trust besides the system roots. */
+  ca?: string | Buffer | Array<string | Buffer>
+  /** Do not verify the server certificate (`--insecure`; never the default). */
+  insecureSkipVerify?: boolean
+}
+
+export interface HttpRequest {
+  method: string
+  url: URL
+  headers?: Record<string, string>
+  /** A Buffer (replayable) or a stream (sent once). Set content-length in headers for streams. */
+  body?: Buffer | Readable
+}
+
+export interface HttpResponse {
+  status: number
+  headers: IncomingHttpHeaders
+  body: IncomingMessage
+  url: URL
+}
+
+const httpAgent = new http.Agent({keepAlive: true, maxSockets: 16})
+const httpsAgents = new Map<string, https.Agent>()
+
+function httpsAgent(tls: TlsOptions): https.Agent {
+  const key = JSON.stringify([tls.insecureSkipVerify ?? false, tls.ca ? String(tls.ca) : ''])
+  let agent = httpsAgents.get(key)
+  if (!agent) {
+    const ca = tls.ca === undefined ? undefined : [...(Array.isArray(tls.ca) ? tls.ca : [tls.ca]), ...rootCertificates]
+    agent = new https.Agent({keepAlive: true, maxSockets: 16, ca, rejectUnauthorized: !tls.insecureSkipVerify})
+    httpsAgents.set(key, agent)
+  }
+  return agent
+}
+
+/** Idle time on a socket before the request fails (a stalled registry). */
+export const SOCKET_TIMEOUT_MS = 60_000
+
+export function send(req: HttpRequest, tls: TlsOptions = {}): Promise<HttpResponse> {
+  return new Promise((resolve, reject) => {
+    const isHttps = req.url.protocol === 'https:'
+    const headers: Record<string, string> = {'user-agent': 'kit-registry-client', ...(req.headers ?? {})}
+    if (Buffer.isBuffer(req.body)) headers['content-length'] = String(req.body.length)
+    const options = {
+      method: req.method,
+      headers,
+      agent: isHttps ? httpsAgent(tls) : httpAgent,
+      timeout: SOCKET_TIMEOUT_MS,
+    }
+    const request = (isHttps ? https : http).request(req.url, options, (res) => {
+      resolve({status: res.statusCode ?? 0, headers: res.headers, body: res, url: req.url})
+    })
+    request.on('timeout', () => request.destroy(Object.assign(new Error('socket timeout'), {code: 'ETIMEDOUT'})))
+    request.on('error', reject)
+    const body = req.body
+    if (body === undefined) request.end()
+    else if (Buffer.isBuffer(body)) request.end(body)
+    else {
+      body.on('error', (err) => request.destroy(err))
+      body.pipe(request)
+    }
+  })
+}
+
+/** Reads a (small) response body as text, at most `max` bytes. */
+export async function readText(res: HttpResponse, max = 4 * 1024 * 1024): Promise<string> {
+  const chunks: Buffer[] = []
+  let total = 0
+  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    total += chunk.length
+    if (total > max) {
+      res.body.destroy()
+      throw new Error(`response body larger than ${max} bytes`)
+    }
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+/** Reads a response body as bytes, at most `max`. */
+export async function readBody(res: HttpResponse, max = 4 * 1024 * 1024): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  let total = 0
+  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    total += chunk.length
+    if (total > max) {
+      res.body.destroy()
+      throw new Error(`response body larger than ${max} bytes`)
+    }
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks)
+}
+
+/** Discards a response body so the socket goes back to the pool. */
+export function discard(res: HttpResponse): void {
+  res.body.resume()
+}
+
+export function header(res: HttpResponse, name: string): string | undefined {
+  const v = res.headers[name.toLowerCase()]
+  return Array.isArray(v) ? v.join(', ') : v
+}

@@ -1,0 +1,478 @@
+// A repository on a registry, speaking the OCI distribution spec v1.1. It implements the same
+// Target interfaces as the local store, so push and pull are copy() between the two.
+//
+// Blobs: HEAD for exists; GET streamed through verification, resumed with a Range request when
+// the connection drops mid-blob; uploads are POST + one streamed PUT, or POST + PATCH chunks + PUT
+// for large blobs (and as a fallback when a monolithic upload of in-memory content is refused);
+// cross-repository mount. Manifests: PUT with Content-Type equal to the manifest's media type, GET
+// with the full Accept list. Tags: paginated with Link. Referrers: the API, or the tag schema
+// (`sha256-<hex>` index) on registries without it, which push() then maintains.
+import {once} from 'node:events'
+import {PassThrough, type Readable} from 'node:stream'
+import {repositoryScope} from './auth.js'
+import {type Call, type ClientOptions, RegistryClient} from './client.js'
+import {type Descriptor, digestHex, isDigest, isManifest, MANIFEST_MEDIA_TYPES, MediaType, sha256} from './descriptor.js'
+import {HttpStatusError, NetworkError, NotFoundError, SizeMismatchError} from './errors.js'
+import {discard, header, type HttpResponse, readBody} from './http.js'
+import {manifestMediaType, parseManifest, referrerDescriptor} from './manifest.js'
+import {parseReference, type Reference} from './reference.js'
+import {backoffMs, isRetryableNetworkError, sleep} from './retry.js'
+import type {Deleter, Mounter, ReferencePusher, ReferrerLister, TagLister, Target} from './target.js'
+import {fromBytes, MAX_METADATA_BYTES, readAll, VerifyStream, verifyBytes} from './verify.js'
+
+export interface RemoteOptions extends ClientOptions {
+  /** Blobs larger than this are uploaded in PATCH chunks (default 512 MiB). */
+  chunkThreshold?: number
+  /** Size of one PATCH chunk (default 32 MiB; each chunk is held in memory so it can be re-sent). */
+  chunkSize?: number
+  /** Page size asked for when listing tags (default 1000). */
+  tagPageSize?: number
+}
+
+const MANIFEST_ACCEPT = MANIFEST_MEDIA_TYPES.join(', ')
+const DEFAULT_CHUNK_THRESHOLD = 512 * 1024 * 1024
+const DEFAULT_CHUNK_SIZE = 32 * 1024 * 1024
+
+export class RemoteRepository implements Target, TagLister, ReferrerLister, Deleter, ReferencePusher, Mounter {
+  readonly client: RegistryClient
+  /** undefined until known; false once a registry answered the referrers API with 404. */
+  private referrersApi: boolean | undefined
+
+  constructor(
+    /** registry + repository (a tag or digest in it is ignored). */
+    readonly ref: Reference,
+    private readonly opts: RemoteOptions = {},
+  ) {
+    this.client = RegistryClient.for(ref.apiHost, ref.registry, opts)
+  }
+
+  /** A repository from a string reference ("host/team/x[:tag]"). */
+  static open(reference: string, opts: RemoteOptions = {}): RemoteRepository {
+    return new RemoteRepository(parseReference(reference), opts)
+  }
+
+  get repository(): string {
+    return this.ref.repository
+  }
+
+  private get name(): string {
+    return this.ref.name
+  }
+
+  private path(kind: 'blobs' | 'manifests' | 'tags' | 'referrers' | 'uploads', rest = ''): string {
+    const repo = this.ref.repository
+    switch (kind) {
+      case 'uploads':
+        return `/v2/${repo}/blobs/uploads/${rest}`
+      case 'tags':
+        return `/v2/${repo}/tags/list${rest}`
+      default:
+        return `/v2/${repo}/${kind}/${rest}`
+    }
+  }
+
+  private pullScope(): string[] {
+    return [repositoryScope(this.ref.repository, ['pull'])]
+  }
+
+  private pushScope(): string[] {
+    return [repositoryScope(this.ref.repository, ['pull', 'push'])]
+  }
+
+  private call(c: Omit<Call, 'scopes'> & {scopes?: string[]}): Promise<HttpResponse> {
+    return this.client.request({scopes: this.pullScope(), ...c})
+  }
+
+  // ---- ReadOnlyStorage ----------------------------------------------------------------------
+
+  async exists(desc: Descriptor): Promise<boolean> {
+    const manifest = isManifest(desc.mediaType)
+    const res = await this.call({
+      method: 'HEAD',
+      path: this.path(manifest ? 'manifests' : 'blobs', desc.digest),
+      headers: manifest ? {accept: MANIFEST_ACCEPT} : {},
+      reference: `${this.name}@${desc.digest}`,
+      operation: 'check',
+      expect: [200, 404],
+    })
+    discard(res)
+    return res.status === 200
+  }
+
+  async fetch(desc: Descriptor): Promise<Readable> {
+    if (isManifest(desc.mediaType)) return fromBytes(await this.fetchManifest(desc.digest, desc))
+    const out = new PassThrough()
+    const verify = new VerifyStream(desc)
+    out.on('error', (err) => verify.destroy(err))
+    out.pipe(verify)
+    this.pumpBlob(desc, out).then(
+      () => out.end(),
+      (err) => out.destroy(err as Error),
+    )
+    return verify
+  }
+
+  /** Streams a blob into `out`, resuming with Range after a dropped or truncated response. */
+  private async pumpBlob(desc: Descriptor, out: PassThrough): Promise<void> {
+    const reference = `${this.name}@${desc.digest}`
+    let received = 0
+    let failures = 0
+    for (;;) {
+      const headers: Record<string, string> = {}
+      if (received > 0) headers.range = `bytes=${received}-`
+      const res = await this.call({method: 'GET', path: this.path('blobs', desc.digest), headers, reference, operation: 'fetch blob', expect: [200, 206, 404]})
+      if (res.status === 404) {
+        discard(res)
+        throw new NotFoundError(`${reference}: blob not found`, reference)
+      }
+      let skip = received > 0 && res.status === 200 ? received : 0
+      const before = received
+      try {
+        for await (const chunk of res.body as AsyncIterable<Buffer>) {
+          if (out.destroyed) {
+            res.body.destroy()
+            return
+          }
+          let c = chunk
+          if (skip > 0) {
+            if (c.length <= skip) {
+              skip -= c.length
+              continue
+            }
+            c = c.subarray(skip)
+            skip = 0
+          }
+          received += c.length
+          if (!out.write(c)) await Promise.race([once(out, 'drain'), once(out, 'close')])
+        }
+      } catch (err) {
+        if (!isRetryableNetworkError(err) || out.destroyed) throw new NetworkError(reference, 'fetch blob', err)
+        if (received === before) failures++
+        if (failures > this.client.policy.retries) throw new NetworkError(reference, 'fetch blob', err)
+        await sleep(backoffMs(failures, this.client.policy))
+        continue
+      }
+      if (received >= desc.size) return
+      // The body ended early with no error (a truncated response): ask for the rest.
+      if (received === before) failures++
+      if (failures > this.client.policy.retries) throw new SizeMismatchError(desc.size, received, desc.digest)
+      await sleep(backoffMs(failures, this.client.policy))
+    }
+  }
+
+  private async fetchManifest(reference: string, desc?: Descriptor): Promise<Buffer> {
+    const full = `${this.name}${isDigest(reference) ? '@' : ':'}${reference}`
+    const res = await this.call({
+      method: 'GET',
+      path: this.path('manifests', reference),
+      headers: {accept: MANIFEST_ACCEPT},
+      reference: full,
+      operation: 'fetch manifest',
+      expect: [200, 404],
+    })
+    if (res.status === 404) {
+      discard(res)
+      throw new NotFoundError(`${full}: manifest not found`, full)
+    }
+    const bytes = await readBody(res, Math.max(MAX_METADATA_BYTES, desc?.size ?? 0))
+    if (desc) verifyBytes(bytes, desc)
+    else if (isDigest(reference)) verifyBytes(bytes, {digest: reference, size: bytes.byteLength})
+    return bytes
+  }
+
+  // ---- Resolver / Tagger / ReferencePusher --------------------------------------------------
+
+  async resolve(reference: string): Promise<Descriptor> {
+    const full = `${this.name}${isDigest(reference) ? '@' : ':'}${reference}`
+    const res = await this.call({
+      method: 'HEAD',
+      path: this.path('manifests', reference),
+      headers: {accept: MANIFEST_ACCEPT},
+      reference: full,
+      operation: 'resolve',
+      expect: [200, 404],
+    })
+    discard(res)
+    if (res.status === 404) throw new NotFoundError(`${full}: not found`, full)
+    const digest = header(res, 'docker-content-digest')
+    const size = Number(header(res, 'content-length'))
+    const mediaType = (header(res, 'content-type') ?? '').split(';')[0].trim()
+    if (digest && isDigest(digest) && Number.isFinite(size) && isManifest(mediaType)) {
+      if (isDigest(reference) && digest !== reference) throw new NotFoundError(`${full}: registry answered with ${digest}`, full)
+      return {mediaType, digest, size}
+    }
+    const bytes = await this.fetchManifest(reference)
+    return {mediaType: manifestMediaType(parseManifest(bytes, full)), digest: sha256(bytes), size: bytes.byteLength}
+  }
+
+  async tag(desc: Descriptor, reference: string): Promise<void> {
+    const bytes = await this.fetchManifest(desc.digest, desc)
+    await this.pushReference(desc, bytes, reference)
+  }
+
+  async pushReference(expected: Descriptor, content: Readable | Uint8Array, reference: string): Promise<void> {
+    const bytes = content instanceof Uint8Array ? Buffer.from(content) : await readAll(content, expected)
+    verifyBytes(bytes, expected)
+    await this.putManifest(expected, bytes, reference)
+  }
+
+  private async putManifest(expected: Descriptor, bytes: Buffer, reference: string): Promise<void> {
+    const full = `${this.name}${isDigest(reference) ? '@' : ':'}${reference}`
+    const res = await this.call({
+      method: 'PUT',
+      path: this.path('manifests', reference),
+      headers: {'content-type': expected.mediaType},
+      body: bytes,
+      scopes: this.pushScope(),
+      reference: full,
+      operation: 'push manifest',
+      expect: [200, 201],
+    })
+    discard(res)
+    const m = parseManifest(bytes, full)
+    if (m.subject && header(res, 'oci-subject') === undefined) {
+      await this.indexReferrerByTag(m.subject, referrerDescriptor(expected, m))
+    }
+  }
+
+  // ---- Pusher / Mounter ---------------------------------------------------------------------
+
+  async push(expected: Descriptor, content: Readable | Uint8Array): Promise<void> {
+    if (isManifest(expected.mediaType)) {
+      const bytes = content instanceof Uint8Array ? Buffer.from(content) : await readAll(content, expected)
+      verifyBytes(bytes, expected)
+      await this.putManifest(expected, bytes, expected.digest)
+      return
+    }
+    const reference = `${this.name}@${expected.digest}`
+    const threshold = this.opts.chunkThreshold ?? DEFAULT_CHUNK_THRESHOLD
+    const location = await this.startUpload(reference)
+    if (content instanceof Uint8Array) {
+      const bytes = Buffer.from(content.buffer, content.byteOffset, content.byteLength)
+      verifyBytes(bytes, expected)
+      if (expected.size <= threshold) {
+        try {
+          await this.finishUpload(location, expected, bytes, reference)
+          return
+        } catch (err) {
+          if (!(err instanceof HttpStatusError) || err.status < 400 || err.status >= 500 || err.status === 401 || err.status === 403) throw err
+          // A registry that refuses monolithic uploads: start again in chunks.
+          await this.chunkedUpload(await this.startUpload(reference), expected, fromBytes(bytes), reference)
+          return
+        }
+      }
+      await this.chunkedUpload(location, expected, fromBytes(bytes), reference)
+      return
+    }
+    const verified = content.pipe(new VerifyStream(expected))
+    content.on('error', (err) => verified.destroy(err))
+    if (expected.size <= threshold) await this.finishUpload(location, expected, verified, reference)
+    else await this.chunkedUpload(location, expected, verified, reference)
+  }
+
+  private async startUpload(reference: string, query = ''): Promise<URL> {
+    const res = await this.call({
+      method: 'POST',
+      path: this.path('uploads', query),
+      headers: {'content-length': '0'},
+      scopes: this.pushScope(),
+      reference,
+      operation: 'start upload of',
+      expect: [202],
+    })
+    discard(res)
+    return this.location(res, reference)
+  }
+
+  private location(res: HttpResponse, reference: string): URL {
+    const value = header(res, 'location')
+    if (!value) throw new HttpStatusError(res.status, reference, 'upload', 'registry sent no Location')
+    return new URL(value, res.url)
+  }
+
+  private async finishUpload(location: URL, expected: Descriptor, body: Buffer | Readable, reference: string): Promise<void> {
+    const url = new URL(location)
+    url.searchParams.set('digest', expected.digest)
+    const res = await this.call({
+      method: 'PUT',
+      path: url.href,
+      headers: {'content-type': 'application/octet-stream', 'content-length': String(Buffer.isBuffer(body) ? body.length : expected.size)},
+      body,
+      scopes: this.pushScope(),
+      reference,
+      operation: 'push blob',
+      expect: [201],
+    })
+    discard(res)
+  }
+
+  private async chunkedUpload(location: URL, expected: Descriptor, content: Readable, reference: string): Promise<void> {
+    const chunkSize = this.opts.chunkSize ?? DEFAULT_CHUNK_SIZE
+    let offset = 0
+    let pending: Buffer[] = []
+    let pendingBytes = 0
+    const flush = async () => {
+      const chunk = Buffer.concat(pending, pendingBytes)
+      pending = []
+      pendingBytes = 0
+      const res = await this.call({
+        method: 'PATCH',
+        path: location.href,
+        headers: {
+          'content-type': 'application/octet-stream',
+          'content-range': `${offset}-${offset + chunk.length - 1}`,
+        },
+        body: chunk,
+        scopes: this.pushScope(),
+        reference,
+        operation: 'push blob chunk of',
+        expect: [202],
+      })
+      discard(res)
+      offset += chunk.length
+      location = this.location(res, reference)
+    }
+    for await (const data of content as AsyncIterable<Buffer>) {
+      let rest = data
+      while (rest.length > 0) {
+        const take = Math.min(rest.length, chunkSize - pendingBytes)
+        pending.push(rest.subarray(0, take))
+        pendingBytes += take
+        rest = rest.subarray(take)
+        if (pendingBytes === chunkSize) await flush()
+      }
+    }
+    if (pendingBytes > 0) await flush()
+    await this.finishUpload(location, expected, Buffer.alloc(0), reference)
+  }
+
+  async mount(desc: Descriptor, fromRepository: string): Promise<boolean> {
+    const reference = `${this.name}@${desc.digest}`
+    const query = `?mount=${encodeURIComponent(desc.digest)}&from=${encodeURIComponent(fromRepository)}`
+    const res = await this.call({
+      method: 'POST',
+      path: this.path('uploads', query),
+      headers: {'content-length': '0'},
+      scopes: [...this.pushScope(), repositoryScope(fromRepository, ['pull'])],
+      reference,
+      operation: 'mount',
+      expect: [201, 202],
+    })
+    discard(res)
+    if (res.status === 201) return true
+    // Not mounted: the registry opened an upload session instead; close it.
+    const session = header(res, 'location')
+    if (session) {
+      await this.call({method: 'DELETE', path: new URL(session, res.url).href, scopes: this.pushScope(), reference, operation: 'cancel upload', expect: [204, 404, 400, 405]})
+        .then(discard)
+        .catch(() => undefined)
+    }
+    return false
+  }
+
+  // ---- TagLister ----------------------------------------------------------------------------
+
+  async tags(): Promise<string[]> {
+    const n = this.opts.tagPageSize ?? 1000
+    const out: string[] = []
+    let path: string | undefined = this.path('tags', `?n=${n}`)
+    while (path) {
+      const res: HttpResponse = await this.call({method: 'GET', path, reference: this.name, operation: 'list tags of', expect: [200, 404]})
+      if (res.status === 404) {
+        discard(res)
+        return out
+      }
+      const body = JSON.parse((await readBody(res)).toString('utf8')) as {tags?: string[] | null}
+      out.push(...(body.tags ?? []))
+      path = nextLink(header(res, 'link'))
+    }
+    return out
+  }
+
+  // ---- ReferrerLister -----------------------------------------------------------------------
+
+  async referrers(subject: Descriptor, artifactType?: string): Promise<Descriptor[]> {
+    let list: Descriptor[] | undefined
+    if (this.referrersApi !== false) {
+      const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : ''
+      const res = await this.call({
+        method: 'GET',
+        path: this.path('referrers', subject.digest + query),
+        headers: {accept: MediaType.OciIndex},
+        reference: `${this.name}@${subject.digest}`,
+        operation: 'list referrers of',
+        expect: [200, 404, 400, 405],
+      })
+      const type = (header(res, 'content-type') ?? '').split(';')[0].trim()
+      if (res.status === 200 && type === MediaType.OciIndex) {
+        this.referrersApi = true
+        list = parseManifest(await readBody(res), 'referrers').manifests ?? []
+      } else {
+        discard(res)
+        this.referrersApi = false
+      }
+    }
+    if (list === undefined) list = await this.referrersByTag(subject)
+    return list.filter((d) => artifactType === undefined || d.artifactType === artifactType)
+  }
+
+  /** The tag-schema fallback: an index tagged sha256-<hex> lists the subject's referrers. */
+  private async referrersByTag(subject: Pick<Descriptor, 'digest'>): Promise<Descriptor[]> {
+    try {
+      const bytes = await this.fetchManifest(referrersTag(subject.digest))
+      return parseManifest(bytes, 'referrers index').manifests ?? []
+    } catch (err) {
+      if (err instanceof NotFoundError) return []
+      throw err
+    }
+  }
+
+  private async indexReferrerByTag(subject: Descriptor, referrer: Descriptor): Promise<void> {
+    const current = await this.referrersByTag(subject)
+    if (current.some((d) => d.digest === referrer.digest)) return
+    const index = {schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [...current, referrer]}
+    const bytes = Buffer.from(JSON.stringify(index))
+    const desc: Descriptor = {mediaType: MediaType.OciIndex, digest: sha256(bytes), size: bytes.length}
+    await this.putManifest(desc, bytes, referrersTag(subject.digest))
+  }
+
+  // ---- Deleter ------------------------------------------------------------------------------
+
+  async delete(desc: Descriptor): Promise<void> {
+    const manifest = isManifest(desc.mediaType)
+    const reference = `${this.name}@${desc.digest}`
+    const res = await this.call({
+      method: 'DELETE',
+      path: this.path(manifest ? 'manifests' : 'blobs', desc.digest),
+      scopes: [repositoryScope(this.ref.repository, ['delete', 'pull', 'push'])],
+      reference,
+      operation: 'delete',
+      expect: [202, 404],
+    })
+    discard(res)
+    if (res.status === 404) throw new NotFoundError(`${reference}: not found`, reference)
+  }
+}
+
+/** The tag-schema fallback tag for a subject: "sha256-<hex>". */
+export function referrersTag(digest: string): string {
+  return `sha256-${digestHex(digest)}`
+}
+
+/** The URL of rel="next" in a Link header, if any. */
+export function nextLink(link: string | undefined): string | undefined {
+  if (!link) return undefined
+  for (const part of link.split(',')) {
+    const m = /<([^>]+)>\s*;\s*rel="?next"?/i.exec(part.trim())
+    if (m) return m[1]
+  }
+  return undefined
+}
+
+/** Pings /v2/ with whatever credentials the options give; throws HttpStatusError when refused. */
+export async function ping(registry: string, opts: ClientOptions = {}): Promise<void> {
+  const ref = parseReference(`${registry}/ping`)
+  const client = new RegistryClient(ref.apiHost, ref.registry, opts)
+  const res = await client.request({method: 'GET', path: '/v2/', scopes: [], reference: registry, operation: 'log in to', expect: [200]})
+  discard(res)
+}
