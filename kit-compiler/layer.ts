@@ -3,15 +3,16 @@
 // order, and the gzip header has mtime 0 and a fixed OS byte, so the digest depends on the content
 // only. Written streaming to a temp file while hashing the tar (the diff_id) and the gzip (the blob
 // digest); file contents are checked again as they stream (text only, same size as scanned).
+// Compression runs on several threads (parallel-gzip.ts); the output does not depend on it.
 import {createHash} from 'node:crypto'
 import {createReadStream, createWriteStream} from 'node:fs'
 import {readFile, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 import {Transform, type TransformCallback} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
-import {constants as zc, createGzip} from 'node:zlib'
 import tar from 'tar-stream'
 import {KitValidationError} from './diagnostics.js'
+import {ParallelGzip} from './parallel-gzip.js'
 import {binaryMessage, comparePaths, TextChecker, type KitFileEntry} from './files.js'
 
 export const LAYER_UID = 1000
@@ -48,9 +49,9 @@ export async function writeLayer(entries: KitFileEntry[], outPath: string, opts:
   const pack = tar.pack()
   const tarHash = new HashCounter()
   const gzHash = new HashCounter()
-  const gzip = createGzip({level: GZIP_LEVEL, memLevel: 9, chunkSize: 256 * 1024, strategy: zc.Z_DEFAULT_STRATEGY})
+  const gzip = new ParallelGzip({level: GZIP_LEVEL, osByte: GZIP_OS_BYTE})
   const out = createWriteStream(outPath)
-  const piping = pipeline(pack, tarHash, gzip, new GzipHeaderFix(), gzHash, out)
+  const piping = pipeline(pack, tarHash, gzip, gzHash, out)
   const feeding = feed(pack, sorted, opts)
   piping.catch(() => undefined)
   feeding.catch(() => undefined)
@@ -193,29 +194,5 @@ class HashCounter extends Transform {
   digest(): string {
     this.hex ??= this.hash.digest('hex')
     return 'sha256:' + this.hex
-  }
-}
-
-/**
- * Sets the gzip header's mtime (bytes 4..7) to 0 and its OS byte (byte 9) to GZIP_OS_BYTE. zlib
- * already writes mtime 0 and XFL from the level; the OS byte is the platform's (3 on Unix), so it
- * is fixed here to make the blob the same on every machine.
- */
-export class GzipHeaderFix extends Transform {
-  private seen = 0
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    if (this.seen < 10) {
-      const copy = Buffer.from(chunk)
-      for (let i = 0; i < copy.length && this.seen + i < 10; i++) {
-        const at = this.seen + i
-        if (at >= 4 && at <= 7) copy[i] = 0
-        if (at === 9) copy[i] = GZIP_OS_BYTE
-      }
-      this.seen += chunk.length
-      cb(null, copy)
-      return
-    }
-    cb(null, chunk)
   }
 }

@@ -1,0 +1,32 @@
+import {listStore, type StoredItem} from '../../kit-compiler/artifact.js'
+import {OciLayoutStore} from '../../registry-client/layout-store.js'
+import {storeDir} from '../../runtime/home.js'
+import {KitCommand} from '../base.js'
+
+export default class Ls extends KitCommand {
+  static override description = 'List what the local store holds: kits (and images) by reference.'
+  static override aliases = ['list']
+
+  async run(): Promise<{store: StoredItem[]}> {
+    const store = await OciLayoutStore.open(storeDir())
+    const items = await listStore(store)
+    if (!this.jsonEnabled()) {
+      const rows = [['REFERENCE', 'KIND', 'DIGEST', 'SIZE'], ...items.map((i) => [i.reference, i.kind, i.digest.slice(7, 19), humanSize(i.size)])]
+      const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)))
+      for (const r of rows) this.log(r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  '))
+    }
+    return {store: items}
+  }
+}
+
+export function humanSize(n: number): string {
+  if (n < 1024) return `${n} B`
+  const units = ['KiB', 'MiB', 'GiB', 'TiB']
+  let v = n / 1024
+  let u = 0
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024
+    u++
+  }
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`
+}
