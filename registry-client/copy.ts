@@ -7,6 +7,7 @@ import {type Descriptor, isIndex, isManifest} from './descriptor.js'
 import {NotFoundError} from './errors.js'
 import {type PlatformSpec, parseManifest, selectPlatform, successors} from './manifest.js'
 import type {Mounter, ProgressEvent, ReadOnlyTarget, ReferencePusher, ReferrerLister, Target} from './target.js'
+import {backoffMs, DEFAULT_RETRY_POLICY, isMarkedRetryable, type RetryPolicy, sleep} from './retry.js'
 import {readAll} from './verify.js'
 
 export interface CopyOptions {
@@ -20,6 +21,8 @@ export interface CopyOptions {
   mountFrom?: string
   /** Progress of each blob, for a progress bar. */
   onProgress?: (event: ProgressEvent) => void
+  /** Retries of a whole blob transfer when the destination could not retry by itself. */
+  retry?: Partial<RetryPolicy>
   /** Called with the resolved root before anything is written (e.g. to refuse re-pointing a tag). */
   beforeTag?: (root: Descriptor) => Promise<void>
 }
@@ -137,10 +140,21 @@ class Copier {
         return
       }
       this.opts.onProgress?.({type: 'start', descriptor: desc})
-      const counter = new Counter(desc, this.opts.onProgress)
-      const source = await this.src.fetch(desc)
-      source.on('error', (err) => counter.destroy(err))
-      await this.dst.push(desc, source.pipe(counter))
+      const policy = {...DEFAULT_RETRY_POLICY, ...(this.opts.retry ?? {})}
+      for (let attempt = 0; ; attempt++) {
+        const counter = new Counter(desc, this.opts.onProgress)
+        const source = await this.src.fetch(desc)
+        source.on('error', (err) => counter.destroy(err))
+        try {
+          await this.dst.push(desc, source.pipe(counter))
+          break
+        } catch (err) {
+          source.destroy()
+          // The destination consumed the stream and could not retry by itself: start over.
+          if (!isMarkedRetryable(err) || attempt >= policy.retries) throw err
+          await sleep(backoffMs(attempt, policy))
+        }
+      }
       this.result.bytesCopied += desc.size
       this.result.blobsCopied++
       this.opts.onProgress?.({type: 'done', descriptor: desc, bytes: desc.size})

@@ -7,7 +7,6 @@
 // cross-repository mount. Manifests: PUT with Content-Type equal to the manifest's media type, GET
 // with the full Accept list. Tags: paginated with Link. Referrers: the API, or the tag schema
 // (`sha256-<hex>` index) on registries without it, which push() then maintains.
-import {once} from 'node:events'
 import {PassThrough, type Readable} from 'node:stream'
 import {repositoryScope} from './auth.js'
 import {type Call, type ClientOptions, RegistryClient} from './client.js'
@@ -143,7 +142,7 @@ export class RemoteRepository implements Target, TagLister, ReferrerLister, Dele
             skip = 0
           }
           received += c.length
-          if (!out.write(c)) await Promise.race([once(out, 'drain'), once(out, 'close')])
+          if (!out.write(c)) await drained(out)
         }
       } catch (err) {
         if (!isRetryableNetworkError(err) || out.destroyed) throw new NetworkError(reference, 'fetch blob', err)
@@ -475,4 +474,17 @@ export async function ping(registry: string, opts: ClientOptions = {}): Promise<
   const client = new RegistryClient(ref.apiHost, ref.registry, opts)
   const res = await client.request({method: 'GET', path: '/v2/', scopes: [], reference: registry, operation: 'log in to', expect: [200]})
   discard(res)
+}
+
+/** Resolves when `stream` drains or closes (no listeners left behind). */
+function drained(stream: PassThrough): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done)
+      stream.off('close', done)
+      resolve()
+    }
+    stream.on('drain', done)
+    stream.on('close', done)
+  })
 }
