@@ -1,0 +1,181 @@
+# kit guest init, stage 2: PID 1 in the sandbox's root filesystem (run by /.kit/bin/busybox sh).
+# Executes the plan the host compiled into /.kit/plan/plan.sh: a list of calls to the kit_*
+# functions below, with every argument single-quoted by the host (busybox has no JSON parser; the
+# JSON plan itself is kept beside it as plan.json for the record). Order (kit-format.md §5):
+# network and env, files/home, setup.install, setup.files, setup.startup, files/workspace, agent
+# memory, then the command as the agent user in the workspace.
+#
+# Host protocol on the virtio-serial port kit.status, one line per event:
+#   boot UPTIME | step STAGE INDEX | start UPTIME | exit CODE | fail STAGE INDEX CODE MESSAGE
+# The command's stdout/stderr go to the ports kit.stdout/kit.stderr; setup output to kit.log.
+
+BB=/.kit/bin/busybox
+PLAN=/.kit/plan
+export PATH=/.kit/bin
+$BB --install -s /.kit/bin 2>/dev/null
+umask 022
+
+exec 7>/dev/kit-status 8>/dev/kit-log </dev/null
+st() { echo "$*" >&7; }
+log() { echo "kit-init: $*" >&8; }
+up() { cut -d' ' -f1 /proc/uptime; }
+die() { # STAGE INDEX CODE MESSAGE
+  log "FAIL $1 $2: $4 (exit $3)"
+  st "fail $1 $2 $3 $4"
+  shutdown_vm
+}
+shutdown_vm() {
+  sync
+  poweroff -f
+  sleep 10
+}
+st "boot $(up)"
+
+KIT_WORKDIR=/workspace
+AGENT_UID=1000
+AGENT_GID=1000
+AGENT_HOME=/home/agent
+
+# uid/gid of USER (a number or a name in the image's /etc/passwd; "agent" is uid 1000).
+uid_of() {
+  case "$1" in
+    '' ) echo "$AGENT_UID" ;;
+    root) echo 0 ;;
+    agent) echo "$AGENT_UID" ;;
+    *[!0-9]*) awk -F: -v n="$1" '$1 == n { print $3; exit }' /etc/passwd ;;
+    *) echo "$1" ;;
+  esac
+}
+gid_of() { # UID
+  g=$(awk -F: -v u="$1" '$3 == u { print $4; exit }' /etc/passwd)
+  echo "${g:-$1}"
+}
+
+# run_as UID ENVFILE CWD ARGV... : a clean environment from ENVFILE, cwd, then drop to UID.
+run_as() {
+  _u=$1; _g=$(gid_of "$1"); _e=$2; _c=$3; shift 3
+  $BB env -i $BB sh -c '
+    . "$1" || exit 126
+    cd "$2" 2>/dev/null || cd /
+    u=$3; g=$4; shift 4
+    if [ "$u" = 0 ]; then exec "$@"; fi
+    exec /.kit/bin/busybox nsenter -S "$u" -G "$g" -- "$@"
+  ' kit "$_e" "$_c" "$_u" "$_g" "$@"
+}
+env_for() { # UID
+  if [ "$1" = 0 ]; then echo "$PLAN/root-env.sh"; else echo "$PLAN/agent-env.sh"; fi
+}
+
+kit_workdir() { KIT_WORKDIR=$1; }
+
+kit_hostname() {
+  hostname "$1"
+  echo "$1" > /etc/hostname 2>/dev/null
+}
+
+# Network: loopback and eth0 on QEMU's user network, no default route and no resolver, so the one
+# way out is the guestfwd at 10.0.2.100 (the host-side proxy).
+kit_network() { # ADDRESS/PREFIX
+  ip link set lo up
+  if [ -e /sys/class/net/eth0 ]; then
+    ip addr add "$1" dev eth0 && ip link set eth0 up || die network 0 1 "configure eth0"
+  fi
+  rm -f /etc/resolv.conf
+  echo '# kit: no resolver; names are resolved by the proxy' > /etc/resolv.conf
+  h=$(hostname)
+  printf '127.0.0.1\tlocalhost %s\n::1\tlocalhost ip6-localhost ip6-loopback\n' "$h" > /etc/hosts
+}
+
+# The proxy CA: into the image's bundle (or a new one) and as a file of its own.
+kit_ca() { # DATAFILE
+  mkdir -p /usr/local/share/ca-certificates /etc/ssl/certs
+  cp "$PLAN/$1" /usr/local/share/ca-certificates/kit-proxy-ca.crt
+  chmod 0644 /usr/local/share/ca-certificates/kit-proxy-ca.crt
+  for b in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt; do
+    if [ -f "$b" ]; then
+      { echo; cat "$PLAN/$1"; } >> "$b"
+    fi
+  done
+  [ -f /etc/ssl/certs/ca-certificates.crt ] || cp "$PLAN/$1" /etc/ssl/certs/ca-certificates.crt
+  chmod 0644 /etc/ssl/certs/ca-certificates.crt
+}
+
+# The agent user (uid 1000): created when the image lacks it; its home exists and is its own.
+kit_user() { # NAME HOME
+  AGENT_HOME=$2
+  if ! awk -F: '$3 == 1000 { f = 1 } END { exit !f }' /etc/passwd; then
+    sh_path=/bin/sh
+    [ -x /bin/bash ] && sh_path=/bin/bash
+    echo "$1:x:1000:1000:$1:$2:$sh_path" >> /etc/passwd
+    awk -F: '$3 == 1000 { f = 1 } END { exit !f }' /etc/group 2>/dev/null || echo "$1:x:1000:" >> /etc/group
+    [ -f /etc/shadow ] && echo "$1:!:19000:0:99999:7:::" >> /etc/shadow
+  fi
+  AGENT_GID=$(gid_of 1000)
+  mkdir -p "$2"
+  chown 1000:"$AGENT_GID" "$2"
+}
+
+# files/home of one kit layer (overlay by path: later layers win), owned by the agent, modes kept.
+kit_home_layer() { # N
+  st "step home $1"
+  src=/.kit/layers/$1/home/agent
+  [ -d "$src" ] || return 0
+  cp -a "$src/." "$AGENT_HOME/" 2>&8 || die home "$1" 1 "copy files/home of kit layer $1"
+  chown -R 1000:"$AGENT_GID" "$AGENT_HOME"
+}
+
+kit_install() { # INDEX USER DATAFILE(command)
+  st "step install $1"
+  u=$(uid_of "$2")
+  [ -n "$u" ] || die install "$1" 1 "unknown user $2"
+  log "install[$1] as $u: $(cat "$PLAN/$3")"
+  run_as "$u" "$(env_for "$u")" / /bin/sh -c "$(cat "$PLAN/$3")" >&8 2>&8
+  rc=$?
+  [ $rc = 0 ] || die install "$1" $rc "setup.install[$1] exited $rc"
+}
+
+kit_file() { # STAGE INDEX PATH MODE ONLY_IF_MISSING DATAFILE : written as the agent
+  st "step $1 $2"
+  if [ "$5" = 1 ] && [ -e "$3" ]; then return 0; fi
+  run_as 1000 "$PLAN/agent-env.sh" / /.kit/bin/busybox sh -c '
+    d=${1%/*}; [ -n "$d" ] && mkdir -p "$d"
+    cat > "$1" && chmod "$2" "$1"
+  ' kit "$3" "$4" < "$PLAN/$6" >&8 2>&8
+  rc=$?
+  [ $rc = 0 ] || die "$1" "$2" $rc "cannot write $3 as uid 1000"
+}
+
+kit_startup() { # INDEX USER BACKGROUND ARGV...
+  st "step startup $1"
+  i=$1; u=$(uid_of "$2"); bg=$3; shift 3
+  if [ -z "$u" ]; then log "startup[$i]: unknown user, skipped"; return 0; fi
+  if [ "$bg" = 1 ]; then
+    run_as "$u" "$(env_for "$u")" "$KIT_WORKDIR" "$@" >&8 2>&8 &
+  else
+    run_as "$u" "$(env_for "$u")" "$KIT_WORKDIR" "$@" >&8 2>&8 || log "startup[$i] exited $?"
+  fi
+}
+
+# files/workspace of one kit layer: copied as the agent, never over a file the workspace has.
+kit_workspace_layer() { # N
+  st "step workspace $1"
+  src=/.kit/layers/$1/workspace
+  [ -d "$src" ] || return 0
+  run_as 1000 "$PLAN/agent-env.sh" "$KIT_WORKDIR" /.kit/bin/busybox cp -R -n "$src/." "$KIT_WORKDIR/" >&8 2>&8 \
+    || die workspace "$1" 1 "copy files/workspace of kit layer $1"
+}
+
+kit_run() { # ARGV... : the command, as the agent, in the workspace; its exit code goes to the host
+  st "start $(up)"
+  run_as 1000 "$PLAN/agent-env.sh" "$KIT_WORKDIR" "$@" >/dev/kit-stdout 2>/dev/kit-stderr </dev/null
+  rc=$?
+  st "exit $rc"
+}
+
+kit_done() {
+  shutdown_vm
+}
+
+chmod 0755 /.kit/layers 2>/dev/null
+. "$PLAN/plan.sh"
+kit_done

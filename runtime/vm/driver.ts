@@ -1,0 +1,70 @@
+// The contract between the sandbox runtime and a VM (or container) driver.
+// Today a driver runs one command to completion (`run`); `start`/`exec` into a running sandbox
+// and a docker driver fit the same spec and result shapes.
+import type {Writable} from 'node:stream'
+import type {GuestPlan} from './plan.js'
+
+export interface VmSpec {
+  name: string
+  /** A directory holding the unpacked agent image root filesystem (read-only lower layer). */
+  rootfs: string
+  /** Directories, each holding home/agent/... and workspace/... trees of one kit, in stack order. */
+  kitLayers: string[]
+  /** Host directory shared read-write with the guest. */
+  workspace: string
+  /** Where the workspace appears in the guest (default /workspace). */
+  workdir?: string
+  /** Host-side HTTP proxy; the guest reaches it as http://10.0.2.100:3128. Without it: no NIC. */
+  proxy?: {host: string; port: number}
+  /** Guest environment of the agent (placeholders only; never real secrets). */
+  env: Record<string, string>
+  /** What the guest init does, in order. */
+  plan: GuestPlan
+  /** Run as uid 1000 in the workspace; when absent, plan.entrypoint. */
+  command?: string[]
+  /** The proxy's CA certificate, installed into the guest trust store. */
+  caCertPem?: string
+  cpus?: number
+  memoryMiB?: number
+}
+
+export interface RunOptions {
+  /** Where the command's stdout/stderr go as they arrive; when absent they are collected. */
+  stdout?: Writable
+  stderr?: Writable
+  /** Setup output of the guest init (install commands, startup commands). */
+  setupLog?: Writable
+  /** Kill the VM after this long (default: none). */
+  timeoutMs?: number
+  /** Fail when the command has not started after this long (default 180 s under TCG, 60 s with KVM). */
+  bootTimeoutMs?: number
+  /** Keep the run directory (console log, plan, sockets) for debugging. */
+  keepRunDir?: boolean
+  signal?: AbortSignal
+  env?: NodeJS.ProcessEnv
+}
+
+export interface VmResult {
+  exitCode: number
+  /** From starting the VM process to the guest's last instruction before the command (ms). */
+  bootMs: number
+  /** Guest uptime (s) when the command started. */
+  guestUptimeAtStart?: number
+  /** Whole run, VM start to VM exit (ms). */
+  durationMs: number
+  /** Collected output when RunOptions.stdout/stderr were not given. */
+  stdout: Buffer
+  stderr: Buffer
+  driver: string
+  accel: string
+  /** Console log of the run (kept only with keepRunDir). */
+  consoleLog?: string
+}
+
+export interface VmDriver {
+  readonly name: string
+  /** Whether the driver can run here; `reason` says what is missing. */
+  available(env?: NodeJS.ProcessEnv): Promise<{ok: boolean; reason?: string}>
+  /** Boots a sandbox, runs its plan and command, powers off; cleans up on every path. */
+  run(spec: VmSpec, options?: RunOptions): Promise<VmResult>
+}

@@ -1,0 +1,380 @@
+// The qemu driver: a real VM with its own kernel. KVM with `-M microvm` when /dev/kvm is usable,
+// TCG on `-M pc` otherwise. The root filesystem is a read-only ext4 image on virtio-blk (or a 9p
+// share) under an overlay with a tmpfs upper; kit layers and the workspace are 9p shares; the
+// network is QEMU's user net with restrict=on and one guestfwd to the host-side proxy. The command's
+// stdout, stderr, the setup log and a status channel are virtio-serial ports connected to unix
+// sockets this process listens on.
+import {spawn, ChildProcess} from 'node:child_process'
+import {constants, existsSync, openSync, closeSync} from 'node:fs'
+import {mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
+import {createServer, Server, Socket} from 'node:net'
+import {homedir, tmpdir} from 'node:os'
+import {delimiter, join, resolve} from 'node:path'
+import type {Writable} from 'node:stream'
+import {VmError} from './errors.js'
+import type {RunOptions, VmDriver, VmResult, VmSpec} from './driver.js'
+import {ensureInitramfs, planArchive} from './initramfs.js'
+import {ensureKernel} from './kernel.js'
+import {compilePlan} from './plan.js'
+import {rootfsImage} from './rootfs.js'
+
+/** The guest sees the proxy here (QEMU guestfwd). */
+export const GUEST_PROXY_ADDR = '10.0.2.100'
+export const GUEST_PROXY_PORT = 3128
+export const GUEST_ADDRESS = '10.0.2.15/24'
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+
+export type Accel = 'kvm' | 'tcg'
+export type RootTransport = 'blk' | '9p'
+
+const PORTS = ['status', 'stdout', 'stderr', 'log'] as const
+type PortName = (typeof PORTS)[number]
+
+function which(cmd: string, env: NodeJS.ProcessEnv): string | undefined {
+  if (cmd.includes('/')) return existsSync(cmd) ? cmd : undefined
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    if (dir && existsSync(join(dir, cmd))) return join(dir, cmd)
+  }
+  return undefined
+}
+
+export function qemuBinary(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return which(env.KIT_QEMU || 'qemu-system-x86_64', env)
+}
+
+/** KVM when /dev/kvm opens read-write (KIT_VM_ACCEL=tcg|kvm forces one). */
+export function pickAccel(env: NodeJS.ProcessEnv = process.env): Accel {
+  if (env.KIT_VM_ACCEL === 'tcg' || env.KIT_VM_ACCEL === 'kvm') return env.KIT_VM_ACCEL
+  try {
+    closeSync(openSync('/dev/kvm', constants.O_RDWR))
+    return 'kvm'
+  } catch {
+    return 'tcg'
+  }
+}
+
+/** QEMU option values escape commas by doubling them. */
+function opt(s: string): string {
+  return s.replace(/,/g, ',,')
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`
+}
+
+/** The guestfwd connector: QEMU starts it per guest connection; stdin/stdout are the connection. */
+export function connectorCommand(host: string, port: number): string {
+  const target = host.includes(':') ? `TCP6:[${host}]:${port}` : `TCP4:${host}:${port}`
+  return `socat -T 3600 - ${shellQuote(target)}`
+}
+
+function refuseWorkspace(ws: string): void {
+  const abs = resolve(ws)
+  if (abs === '/' || abs === resolve(homedir())) {
+    throw new VmError('VM_SPEC', `refusing to share ${abs} as the workspace: pick a project directory`)
+  }
+}
+
+export interface QemuArgsInput {
+  accel: Accel
+  kernel: string
+  initrd: string
+  cmdline: string
+  cpus: number
+  memoryMiB: number
+  root: {transport: RootTransport; path: string}
+  kitLayers: string[]
+  workspace: string
+  proxyCommand?: string
+  sockets: Record<PortName, string>
+  consoleLog: string
+}
+
+/** The QEMU command line (pure: tests and `--debug` print it). */
+export function qemuArgs(i: QemuArgsInput): string[] {
+  const micro = i.accel === 'kvm'
+  // microvm has no PCI: virtio devices sit on virtio-mmio (described to the kernel by ACPI).
+  const dev = (kind: string) => (micro ? `${kind}-device` : `${kind}-pci`)
+  const a: string[] = [
+    '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
+    '-machine', micro ? 'microvm,accel=kvm,pit=off,pic=off,isa-serial=on,rtc=on' : 'pc,accel=tcg',
+    '-cpu', micro ? 'host' : 'max',
+    '-smp', String(i.cpus),
+    '-m', `${i.memoryMiB}M`,
+    '-kernel', i.kernel,
+    '-initrd', i.initrd,
+    '-append', i.cmdline,
+    '-chardev', `file,id=con,path=${opt(i.consoleLog)}`,
+    '-serial', 'chardev:con',
+    '-device', `${dev('virtio-serial')},id=vser`,
+  ]
+  for (const p of PORTS) {
+    a.push('-chardev', `socket,id=p_${p},path=${opt(i.sockets[p])}`)
+    a.push('-device', `virtserialport,bus=vser.0,chardev=p_${p},name=kit.${p}`)
+  }
+  if (i.root.transport === 'blk') {
+    a.push('-drive', `file=${opt(i.root.path)},if=none,id=root,format=raw,readonly=on`)
+    a.push('-device', `${dev('virtio-blk')},drive=root`)
+  } else {
+    a.push('-fsdev', `local,id=rootfs,path=${opt(i.root.path)},security_model=none,readonly=on`)
+    a.push('-device', `${dev('virtio-9p')},fsdev=rootfs,mount_tag=rootfs`)
+  }
+  i.kitLayers.forEach((l, n) => {
+    a.push('-fsdev', `local,id=kit${n},path=${opt(l)},security_model=none,readonly=on`)
+    a.push('-device', `${dev('virtio-9p')},fsdev=kit${n},mount_tag=kit${n}`)
+  })
+  a.push('-fsdev', `local,id=ws,path=${opt(i.workspace)},security_model=none`)
+  a.push('-device', `${dev('virtio-9p')},fsdev=ws,mount_tag=workspace`)
+  if (i.proxyCommand) {
+    a.push('-netdev', `user,id=n0,restrict=on,ipv6=off,guestfwd=tcp:${GUEST_PROXY_ADDR}:${GUEST_PROXY_PORT}-cmd:${opt(i.proxyCommand)}`)
+    a.push('-device', `${dev('virtio-net')},netdev=n0`)
+  }
+  return a
+}
+
+/** Kernel command line: quiet, no probing the guest does not need. */
+export function kernelCmdline(accel: Accel, extra: string[]): string {
+  const base = [
+    'console=ttyS0', 'quiet', 'loglevel=1', 'panic=-1', 'rdinit=/init',
+    'tsc=reliable', 'no_timer_check', 'noreplace-smp', 'cryptomgr.notests', 'random.trust_cpu=on',
+    'i8042.noaux', 'i8042.nomux', 'i8042.nopnp', 'i8042.dumbkbd', '8250.nr_uarts=1',
+    'pci=lastbus=0', 'nowatchdog', 'audit=0', 'selinux=0', 'apparmor=0',
+  ]
+  if (accel === 'kvm') base.push('reboot=t')
+  return [...base, ...extra].join(' ')
+}
+
+interface Channel {
+  server: Server
+  socket?: Socket
+  ended: Promise<void>
+}
+
+function listen(path: string, onData: (b: Buffer) => void): Promise<Channel> {
+  return new Promise((resolveListen, reject) => {
+    let endResolve!: () => void
+    const ended = new Promise<void>(r => (endResolve = r))
+    const ch: Channel = {server: createServer(), ended}
+    ch.server.on('connection', sock => {
+      if (ch.socket) {
+        sock.destroy()
+        return
+      }
+      ch.socket = sock
+      sock.on('data', onData)
+      sock.on('error', () => endResolve())
+      sock.on('close', () => endResolve())
+    })
+    ch.server.on('error', reject)
+    ch.server.listen(path, () => resolveListen(ch))
+  })
+}
+
+function tailOf(text: string, lines = 12): string {
+  return text.split('\n').filter(l => l.trim()).slice(-lines).join('\n')
+}
+
+function statusMessage(fail: string): string {
+  // "fail STAGE INDEX CODE MESSAGE"
+  const [, stage, index, code, ...msg] = fail.split(' ')
+  const text = msg.join(' ')
+  return stage === 'stage1' ? `guest init failed: ${[index, code, ...msg].join(' ')}` : `guest ${stage}[${index}] failed (exit ${code}): ${text}`
+}
+
+export interface QemuDriverOptions {
+  /** How the guest gets the root filesystem (default blk: an ext4 image, much faster under TCG). */
+  rootTransport?: RootTransport
+}
+
+export class QemuDriver implements VmDriver {
+  readonly name = 'qemu'
+  constructor(private readonly options: QemuDriverOptions = {}) {}
+
+  async available(env: NodeJS.ProcessEnv = process.env): Promise<{ok: boolean; reason?: string}> {
+    if (!qemuBinary(env)) return {ok: false, reason: 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)'}
+    return {ok: true}
+  }
+
+  async run(spec: VmSpec, options: RunOptions = {}): Promise<VmResult> {
+    const env = options.env ?? process.env
+    const qemu = qemuBinary(env)
+    if (!qemu) throw new VmError('QEMU_MISSING', 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)')
+    refuseWorkspace(spec.workspace)
+    const wsStat = await stat(spec.workspace).catch(() => undefined)
+    if (!wsStat?.isDirectory()) throw new VmError('VM_SPEC', `workspace ${spec.workspace} is not a directory`)
+    for (const l of spec.kitLayers) {
+      if (!(await stat(l).catch(() => undefined))?.isDirectory()) throw new VmError('VM_SPEC', `kit layer ${l} is not a directory`)
+    }
+    if (spec.proxy && !which('socat', env)) throw new VmError('VM_SPEC', 'socat is not installed (apt-get install socat): it connects the guest to the proxy')
+    const workdir = spec.workdir ?? '/workspace'
+    if (!/^\/[A-Za-z0-9._/-]*$/.test(workdir) || workdir.split('/').includes('..') || workdir === '/') {
+      throw new VmError('VM_SPEC', `workdir ${JSON.stringify(workdir)} must be an absolute path of plain characters`)
+    }
+    const accel = pickAccel(env)
+    const transport = this.options.rootTransport ?? ((env.KIT_VM_ROOT as RootTransport | undefined) === '9p' ? '9p' : 'blk')
+
+    const kernel = await ensureKernel(env)
+    const initramfs = await ensureInitramfs(kernel, env)
+    const rootPath = transport === 'blk' ? await rootfsImage(spec.rootfs, {env}) : resolve(spec.rootfs)
+
+    // The guest's environment: the spec's, then the values the sandbox contract fixes.
+    const proxyUrl = `http://${GUEST_PROXY_ADDR}:${GUEST_PROXY_PORT}`
+    const caPath = '/usr/local/share/ca-certificates/kit-proxy-ca.crt'
+    const bundle = '/etc/ssl/certs/ca-certificates.crt'
+    const fixed: Record<string, string> = {}
+    if (spec.proxy) {
+      Object.assign(fixed, {
+        HTTP_PROXY: proxyUrl, HTTPS_PROXY: proxyUrl, http_proxy: proxyUrl, https_proxy: proxyUrl,
+        NO_PROXY: 'localhost,127.0.0.1', no_proxy: 'localhost,127.0.0.1',
+      })
+    }
+    if (spec.caCertPem) Object.assign(fixed, {NODE_EXTRA_CA_CERTS: caPath, REQUESTS_CA_BUNDLE: bundle, SSL_CERT_FILE: bundle, GIT_SSL_CAINFO: bundle})
+    const home = spec.plan.home ?? '/home/agent'
+    const agentEnv: Record<string, string> = {PATH: DEFAULT_PATH, ...spec.env, ...fixed, HOME: home, USER: 'agent', LOGNAME: 'agent', KIT_SANDBOX: spec.name}
+    const rootEnv: Record<string, string> = {PATH: spec.env.PATH ?? DEFAULT_PATH, ...fixed, HOME: '/root', USER: 'root', LOGNAME: 'root', DEBIAN_FRONTEND: 'noninteractive'}
+    let compiled
+    try {
+      compiled = compilePlan(spec.plan, {
+        hostname: spec.name.replace(/[^A-Za-z0-9-]/g, '-').slice(0, 63) || 'kit',
+        workdir,
+        layers: spec.kitLayers.length,
+        address: spec.proxy ? GUEST_ADDRESS : undefined,
+        caCertPem: spec.caCertPem,
+        agentEnv,
+        rootEnv,
+        command: spec.command,
+      })
+    } catch (error) {
+      throw new VmError('VM_SPEC', (error as Error).message)
+    }
+
+    const runDir = await mkdtemp(join(tmpdir(), 'kit-vm-'))
+    const consoleLog = join(runDir, 'console.log')
+    const sockets = Object.fromEntries(PORTS.map(p => [p, join(runDir, `${p}.sock`)])) as Record<PortName, string>
+    const initrd = join(runDir, 'initrd.cpio.gz')
+    const channels: Channel[] = []
+    let child: ChildProcess | undefined
+    let exitHook: (() => void) | undefined
+    const timers: NodeJS.Timeout[] = []
+    const killVm = () => {
+      if (child?.pid && child.exitCode === null && child.signalCode === null) {
+        try {
+          process.kill(-child.pid, 'SIGKILL') // QEMU and its guestfwd connectors
+        } catch {
+          try { child.kill('SIGKILL') } catch {}
+        }
+      }
+    }
+    try {
+      const base = await readFile(initramfs.path)
+      await writeFile(initrd, Buffer.concat([base, planArchive(compiled.files)]), {mode: 0o600})
+
+      const stdoutChunks: Buffer[] = []
+      const stderrChunks: Buffer[] = []
+      const sink = (w: Writable | undefined, chunks: Buffer[]) => (b: Buffer) => (w ? w.write(b) : chunks.push(b))
+      let statusBuf = ''
+      const status: string[] = []
+      let t0 = 0
+      let bootMs = -1
+      let guestUptimeAtStart: number | undefined
+      let onStarted: (() => void) | undefined
+      channels.push(await listen(sockets.status, b => {
+        statusBuf += b.toString('utf8')
+        let nl
+        while ((nl = statusBuf.indexOf('\n')) >= 0) {
+          const line = statusBuf.slice(0, nl).trim()
+          statusBuf = statusBuf.slice(nl + 1)
+          if (!line) continue
+          status.push(line)
+          if (line.startsWith('start ') && bootMs < 0) {
+            bootMs = Date.now() - t0
+            guestUptimeAtStart = Number(line.split(' ')[1])
+            onStarted?.()
+          }
+        }
+      }))
+      channels.push(await listen(sockets.stdout, sink(options.stdout, stdoutChunks)))
+      channels.push(await listen(sockets.stderr, sink(options.stderr, stderrChunks)))
+      channels.push(await listen(sockets.log, b => options.setupLog?.write(b)))
+
+      const args = qemuArgs({
+        accel,
+        kernel: kernel.kernel,
+        initrd,
+        cmdline: kernelCmdline(accel, [`kit.root=${transport}`, `kit.layers=${spec.kitLayers.length}`, `kit.workdir=${workdir}`, ...(env.KIT_VM_KERNEL_ARGS ? env.KIT_VM_KERNEL_ARGS.split(/\s+/).filter(Boolean) : [])]),
+        cpus: spec.cpus ?? 2,
+        memoryMiB: spec.memoryMiB ?? 1024,
+        root: {transport, path: rootPath},
+        kitLayers: spec.kitLayers.map(l => resolve(l)),
+        workspace: resolve(spec.workspace),
+        proxyCommand: spec.proxy ? connectorCommand(spec.proxy.host, spec.proxy.port) : undefined,
+        sockets,
+        consoleLog,
+      })
+      await writeFile(join(runDir, 'qemu.argv.json'), JSON.stringify([qemu, ...args], null, 1))
+
+      t0 = Date.now()
+      let qemuStderr = ''
+      const proc = spawn(qemu, args, {detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: {...env, PATH: env.PATH ?? ''}})
+      child = proc
+      exitHook = () => killVm()
+      process.on('exit', exitHook)
+      proc.stderr?.on('data', d => (qemuStderr = (qemuStderr + d).slice(-8192)))
+      const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>(r => {
+        proc.on('exit', (code, signal) => r({code, signal}))
+        proc.on('error', () => r({code: -1, signal: null}))
+      })
+
+      let stopReason: VmError | undefined
+      const stop = (e: VmError) => {
+        stopReason ??= e
+        killVm()
+      }
+      const bootTimeout = options.bootTimeoutMs ?? (accel === 'kvm' ? 60_000 : 180_000)
+      timers.push(setTimeout(() => stop(new VmError('VM_BOOT', `the VM did not start the command within ${bootTimeout} ms`)), bootTimeout))
+      onStarted = () => clearTimeout(timers[0])
+      if (options.timeoutMs) timers.push(setTimeout(() => stop(new VmError('VM_TIMEOUT', `the VM ran longer than ${options.timeoutMs} ms and was killed`)), options.timeoutMs))
+      const onAbort = () => stop(new VmError('VM_TIMEOUT', 'the run was cancelled'))
+      options.signal?.addEventListener('abort', onAbort, {once: true})
+      if (bootMs >= 0) onStarted()
+
+      const {code, signal} = await exited
+      options.signal?.removeEventListener('abort', onAbort)
+      // QEMU closes its chardevs on exit; wait for the last bytes (bounded).
+      await Promise.race([Promise.all(channels.map(c => (c.socket ? c.ended : undefined))), new Promise(r => setTimeout(r, 2000))])
+      const durationMs = Date.now() - t0
+
+      const console = await readFile(consoleLog, 'utf8').catch(() => '')
+      const logRef = options.keepRunDir ? ` (console: ${consoleLog})` : ''
+      if (stopReason) throw new VmError(stopReason.code, `${spec.name}: ${stopReason.message}${logRef}${console ? `\n${tailOf(console, 6)}` : ''}`, {logFile: options.keepRunDir ? consoleLog : undefined})
+      const exitLine = status.find(l => l.startsWith('exit '))
+      const failLine = status.find(l => l.startsWith('fail '))
+      if (failLine) throw new VmError('VM_GUEST', `${spec.name}: ${statusMessage(failLine)}${logRef}`, {logFile: options.keepRunDir ? consoleLog : undefined})
+      if (!exitLine) {
+        const why = code !== 0 || signal ? `QEMU exited ${signal ?? code}${qemuStderr ? `: ${tailOf(qemuStderr, 3)}` : ''}` : 'the guest powered off without reporting an exit code'
+        const booted = status.some(l => l.startsWith('boot '))
+        throw new VmError(booted ? 'VM_CRASH' : 'VM_BOOT', `${spec.name}: ${booted ? 'the VM stopped before the command finished' : 'the VM failed to boot'}: ${why}${logRef}${console ? `\n${tailOf(console, 8)}` : ''}`, {logFile: options.keepRunDir ? consoleLog : undefined})
+      }
+      return {
+        exitCode: Number(exitLine.split(' ')[1]),
+        bootMs,
+        guestUptimeAtStart,
+        durationMs,
+        stdout: Buffer.concat(stdoutChunks),
+        stderr: Buffer.concat(stderrChunks),
+        driver: this.name,
+        accel,
+        consoleLog: options.keepRunDir ? consoleLog : undefined,
+      }
+    } finally {
+      for (const t of timers) clearTimeout(t)
+      killVm()
+      if (exitHook) process.off('exit', exitHook)
+      for (const c of channels) {
+        c.socket?.destroy()
+        c.server.close()
+      }
+      if (!options.keepRunDir) await rm(runDir, {recursive: true, force: true})
+    }
+  }
+}
