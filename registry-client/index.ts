@@ -31,3 +31,25 @@ export {
 export type {Credential, CredentialSource} from './credentials.js'
 export {DEFAULT_RETRY_POLICY, isRetryableStatus, retryAfterMs} from './retry.js'
 export type {RetryPolicy} from './retry.js'
+export {push} from './publish.js'
+export type {PushOptions, PushResult} from './publish.js'
+export {pull, resolveRemote} from './pull.js'
+export type {PullOptions, PullResult, ResolveOptions, Resolved} from './pull.js'
+export {publishTags, resolveRange, tagForVersion, versionOfTag, isRange} from './semver.js'
+export {checkAllowedSource, isAllowedSource, SourceNotAllowedError} from './sources.js'
+export {
+  checkEntry,
+  findLocked,
+  integrityOf,
+  KitsFileError,
+  LOCKFILE_NAME,
+  LockfileError,
+  lockfilePathFor,
+  lockKits,
+  readKitsFile,
+  readLockfile,
+  serializeLockfile,
+} from './lockfile.js'
+export type {LockChange, LockEntry, Lockfile, LockOptions, LockResult} from './lockfile.js'
+export {progressDisplay, shouldShowProgress} from './progress.js'
+export type {ProgressDisplay} from './progress.js'
