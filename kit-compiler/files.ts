@@ -21,6 +21,11 @@ export interface KitFileEntry {
   source?: string
   /** The kit-relative source path (`files/home/.bashrc`), for messages. */
   sourceRel?: string
+  /**
+   * Set when contents were checked: whether the file contains `${{` (a possible kit-arg
+   * reference). Files with `false` need not be read again to look for references.
+   */
+  mayReferenceArgs?: boolean
 }
 
 export interface ScanOptions {
@@ -41,6 +46,8 @@ const TARGETS: Record<string, string> = {home: 'home/agent', workspace: 'workspa
 
 /** Directories of the layer above the targets' roots, present when the target is. */
 const IMPLIED_PARENTS: Record<string, string[]> = {home: ['home'], workspace: []}
+
+const ARG_OPEN = Buffer.from('${{')
 
 /** Files are read in chunks of this size. */
 const READ_CHUNK = 1 << 20
@@ -236,8 +243,10 @@ class Scanner {
   private checkText(entry: KitFileEntry): void {
     this.buffer ??= Buffer.allocUnsafe(READ_CHUNK)
     try {
-      const problem = textProblemSync(entry.source!, this.buffer)
+      const refs = {found: false}
+      const problem = textProblemSync(entry.source!, this.buffer, refs)
       if (problem) this.error(entry.sourceRel!, 'binary-file', binaryMessage(entry.sourceRel!, problem))
+      else entry.mayReferenceArgs = refs.found
     } catch (err) {
       this.error(entry.sourceRel!, 'unreadable', `cannot read ${entry.sourceRel}: ${errText(err)}`)
     }
@@ -253,15 +262,26 @@ export function binaryMessage(rel: string, problem: string): string {
  * Checks that a file is UTF-8 text without NUL bytes, reading it in chunks into `buffer`. Returns
  * a description of the first problem, or undefined.
  */
-export function textProblemSync(path: string, buffer: Buffer = Buffer.allocUnsafe(READ_CHUNK)): string | undefined {
+export function textProblemSync(
+  path: string,
+  buffer: Buffer = Buffer.allocUnsafe(READ_CHUNK),
+  argRefs?: {found: boolean},
+): string | undefined {
   const fd = openSync(path, 'r')
   try {
     const checker = new TextChecker()
+    let tail = Buffer.alloc(0)
     for (;;) {
       const n = readSync(fd, buffer, 0, buffer.length, null)
       if (n === 0) return checker.end()
-      const problem = checker.update(buffer.subarray(0, n))
+      const chunk = buffer.subarray(0, n)
+      const problem = checker.update(chunk)
       if (problem) return problem
+      if (argRefs && !argRefs.found) {
+        // `${{` may straddle two reads: look at the seam too.
+        argRefs.found = chunk.includes(ARG_OPEN) || Buffer.concat([tail, chunk.subarray(0, 2)]).includes(ARG_OPEN)
+        tail = Buffer.from(chunk.subarray(Math.max(0, n - 2)))
+      }
     }
   } finally {
     closeSync(fd)

@@ -244,3 +244,17 @@ describe('kit-compiler: TextChecker', () => {
     assert.match(check([0x61], [0x00])!, /NUL byte at offset 1/)
   })
 })
+
+describe('kit-compiler: scanKitFiles mayReferenceArgs', () => {
+  after(cleanupKits)
+  it('flags files containing ${{ (also across a read boundary), so loaders need not re-read the others', async () => {
+    const seam = Buffer.alloc((1 << 20) + 8, 'a')
+    Buffer.from('${{ kit.args.x }}').copy(seam, (1 << 20) - 1)
+    const dir = makeKit(mixin(), {'files/home/plain.txt': 'no refs $ { {\n', 'files/home/ref.txt': 'v=${{ kit.args.x }}\n'})
+    writeFileSync(join(dir, 'files/home/seam.txt'), seam)
+    const flags = Object.fromEntries((await scanKitFiles(dir)).entries.filter((e) => e.type === 'file').map((e) => [e.path, e.mayReferenceArgs]))
+    assert.deepEqual(flags, {'home/agent/plain.txt': false, 'home/agent/ref.txt': true, 'home/agent/seam.txt': true})
+    const unchecked = (await scanKitFiles(dir, {checkContent: false})).entries.find((e) => e.path === 'home/agent/ref.txt')
+    assert.equal(unchecked?.mayReferenceArgs, undefined)
+  })
+})
