@@ -4,6 +4,7 @@
 import {copy} from './copy.js'
 import type {Descriptor} from './descriptor.js'
 import {NotFoundError} from './errors.js'
+import {checkEntry, findLocked, LockfileError, lockKits, type LockOptions, type LockResult, readLockfile} from './lockfile.js'
 import {DEFAULT_PLATFORM, type PlatformSpec} from './manifest.js'
 import {parseReference, type Reference} from './reference.js'
 import {RemoteRepository, type RemoteOptions} from './remote.js'
@@ -107,4 +108,35 @@ export async function pull(reference: string | Reference, store: Target, opts: P
     bytesDownloaded: copied.bytesCopied,
     blobsSkipped: copied.blobsSkipped,
   }
+}
+
+/** Pulls what a lockfile pins, by digest only: `reference` (a key or resolved name) or every entry. */
+export async function pullLocked(lockfilePath: string, reference: string | undefined, store: Target, opts: PullOptions = {}): Promise<PullResult[]> {
+  const lock = await readLockfile(lockfilePath)
+  if (!lock) throw new LockfileError('LOCKFILE_MISSING', `${lockfilePath}: no lockfile (run kit lock first)`)
+  let entries = Object.entries(lock.kits).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  if (reference !== undefined) {
+    const found = findLocked(lock, reference)
+    if (!found) throw new LockfileError('NOT_IN_LOCKFILE', `${reference} is not in ${lockfilePath} and --frozen-lockfile was given`)
+    entries = [found]
+  }
+  const out: PullResult[] = []
+  for (const [key, entry] of entries) {
+    checkEntry(lockfilePath, key, entry)
+    const digest = parseReference(entry.resolved).digest!
+    const r = await pull(entry.resolved, store, {...opts, expectDigest: digest})
+    out.push({...r, reference: key, version: entry.version ?? undefined})
+  }
+  return out
+}
+
+/** `kit lock`: resolves a kits file's references on their registries into its lockfile. */
+export async function lockFromRegistry(kitsFile: string, opts: Omit<LockOptions, 'resolve'> & ResolveOptions = {}): Promise<LockResult> {
+  return lockKits(kitsFile, {
+    ...opts,
+    resolve: async (reference) => {
+      const r = await resolveRemote(reference, opts)
+      return {version: r.version, resolved: r.resolved, digest: r.descriptor.digest}
+    },
+  })
 }

@@ -12,6 +12,7 @@ export function tagForVersion(version: string): string {
 
 /** The version a tag stands for, when it is an exact semver version ("1.2.3", "1.2.3_b1"); else undefined. */
 export function versionOfTag(tag: string): string | undefined {
+  if (!/^\d/.test(tag)) return undefined
   const candidate = tag.replace(/_/g, '+')
   if (candidate.split('+').length > 2) return undefined
   const parsed = semver.parse(candidate)

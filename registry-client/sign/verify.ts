@@ -8,7 +8,7 @@ import type {ReadOnlyTarget, ReferrerLister, Target} from '../target.js'
 import {bundleContent, type BundleVerification, parseBundle, signStatement, type TrustedKey, verifyBundle} from './bundle.js'
 import {BundleError, SignatureVerificationError} from './errors.js'
 import {attachBundle, findBundles, type RejectedReferrer} from './referrers.js'
-import {COSIGN_SIGN_PREDICATE, statementCovers, statementDigests, statementFor} from './statement.js'
+import {COSIGN_SIGN_PREDICATE, parseStatement, statementCovers, statementDigests, statementFor} from './statement.js'
 
 export interface SignOptions {
   /** The subject's name in the statement (the reference the user signed, without tag is fine). */
@@ -78,8 +78,12 @@ export async function verifyManifest(
       const bundle = parseBundle(f.bundle, where)
       const content = bundleContent(bundle)
       if (content === 'message-signature' && predicateType !== COSIGN_SIGN_PREDICATE) continue
+      if (bundle.content.$case === 'dsseEnvelope') {
+        // Other attestations (provenance, SBOMs) are not what is being verified: skip them unread.
+        const peek = parseStatement(Buffer.from(bundle.content.dsseEnvelope.payload), where)
+        if (peek.predicateType !== predicateType) continue
+      }
       const result = verifyBundle(bundle, keys, where, content === 'message-signature' ? opts.subjectBytes : undefined)
-      if (result?.statement && result.statement.predicateType !== predicateType) continue
       if (!result) {
         reject(`signed by a key that is not trusted (${keys.map((k) => k.name).join(', ')})`)
         continue

@@ -1,0 +1,36 @@
+import {Args, Flags} from '@oclif/core'
+import type {LockChange} from '../../registry-client/lockfile.js'
+import {lockFromRegistry} from '../../registry-client/pull.js'
+import {ALLOWED_SOURCES, getSetting} from '../../runtime/config.js'
+import {KitCommand} from '../base.js'
+import {registryFlags, registryOptions} from '../registry.js'
+
+export default class Lock extends KitCommand {
+  static override description =
+    'Resolve every reference of a kits.yaml to a digest, into kits.lock.json beside it (entries already locked stay unless --update).'
+  static override examples = ['<%= config.bin %> lock ./kits.yaml', '<%= config.bin %> lock ./kits.yaml --frozen-lockfile']
+  static override args = {file: Args.string({description: 'kits.yaml', default: 'kits.yaml'})}
+  static override flags = {
+    update: Flags.boolean({description: 'Re-resolve every reference (pick up new versions).', default: false}),
+    'frozen-lockfile': Flags.boolean({description: 'Fail if the lockfile would change; write nothing.', default: false}),
+    lockfile: Flags.string({description: 'Lockfile path (default: kits.lock.json beside FILE)'}),
+    ...registryFlags,
+  }
+
+  async run(): Promise<{lockfile: string; written: boolean; changes: LockChange[]; kits: Record<string, unknown>}> {
+    const {args, flags} = await this.parse(Lock)
+    const r = await lockFromRegistry(args.file, {
+      ...(await registryOptions(flags)),
+      allowedSources: await getSetting<string[]>(ALLOWED_SOURCES.key),
+      allowedSourcesSetting: ALLOWED_SOURCES.key,
+      update: flags.update,
+      frozen: flags['frozen-lockfile'],
+      lockfile: flags.lockfile,
+    })
+    if (!this.jsonEnabled()) {
+      for (const c of r.changes) this.log(`${c.kind} ${c.reference}${c.to ? ` → ${c.to}` : ''}`)
+      this.log(r.written ? `wrote ${r.path}` : `${r.path} is up to date`)
+    }
+    return {lockfile: r.path, written: r.written, changes: r.changes, kits: r.lockfile.kits}
+  }
+}

@@ -1,0 +1,49 @@
+import {stat} from 'node:fs/promises'
+import {Args, Flags} from '@oclif/core'
+import {buildKit} from '../../kit-compiler/build.js'
+import {OciLayoutStore} from '../../registry-client/layout-store.js'
+import {push} from '../../registry-client/publish.js'
+import {storeDir} from '../../runtime/home.js'
+import {KitCommand} from '../base.js'
+import {progress, registryFlags, registryOptions} from '../registry.js'
+
+export default class Push extends KitCommand {
+  static override description =
+    'Push a kit to a registry: SRC is a kit directory (built first) or a local-store reference. Pushing x.y.z also moves x.y, x and latest forward.'
+  static override examples = [
+    '<%= config.bin %> push ./my-mixin registry.example.com/team/my-mixin:1.4.2',
+    '<%= config.bin %> push my-mixin:1.4.2 registry.example.com/team/my-mixin:1.4.2 --json',
+  ]
+  static override args = {
+    src: Args.string({description: 'kit directory or local-store reference', required: true}),
+    dest: Args.string({description: 'registry/repository[:tag] (no tag: the kit version)', required: true}),
+  }
+  static override flags = {
+    force: Flags.boolean({description: 'Re-point an existing version tag to different content.', default: false}),
+    ...registryFlags,
+  }
+
+  async run(): Promise<{reference: string; digest: string; tags: string[]; bytesUploaded: number; blobsSkipped: number}> {
+    const {args, flags} = await this.parse(Push)
+    const store = await OciLayoutStore.open(storeDir())
+    const isDir = await stat(args.src).then((s) => s.isDirectory(), () => false)
+    const srcRef = isDir ? (await buildKit(args.src, {store})).reference : args.src
+    const bar = progress(`pushing ${args.dest}`, this.jsonEnabled())
+    let r
+    try {
+      r = await push(store, srcRef, args.dest, {
+        ...(await registryOptions(flags)),
+        force: flags.force,
+        versionAnnotations: ['vnd.docker.sandbox.kit.version', 'org.opencontainers.image.version'],
+        onProgress: bar.onProgress,
+      })
+    } finally {
+      bar.done()
+    }
+    if (!this.jsonEnabled()) {
+      this.log(`${r.reference} ${r.digest}`)
+      this.log(`tags: ${r.tags.join(', ') || '(none)'}; ${r.bytesUploaded} bytes uploaded, ${r.blobsSkipped} already present`)
+    }
+    return {reference: r.reference, digest: r.digest, tags: r.tags, bytesUploaded: r.bytesUploaded, blobsSkipped: r.blobsSkipped}
+  }
+}

@@ -1,0 +1,34 @@
+// What the registry commands share: the --plain-http / --ca-file flags, the credential chain
+// (KIT_REGISTRY_AUTH, $KIT_HOME/auth.json written by `kit login`, docker's config) and a progress
+// bar that shows on a terminal only.
+import {readFile} from 'node:fs/promises'
+import {join} from 'node:path'
+import {Flags} from '@oclif/core'
+import {defaultCredentials} from '../registry-client/credentials.js'
+import {progressDisplay, type ProgressDisplay, shouldShowProgress} from '../registry-client/progress.js'
+import type {RemoteOptions} from '../registry-client/remote.js'
+import {kitHome} from '../runtime/home.js'
+
+export const registryFlags = {
+  'plain-http': Flags.boolean({
+    description: 'Talk plain HTTP to the registry (loopback registries fall back to it by themselves).',
+    default: false,
+  }),
+  'ca-file': Flags.string({description: 'PEM file of an extra CA to trust for the registry (NODE_EXTRA_CA_CERTS works too).'}),
+}
+
+/** kit's own credential file, written by `kit login` (docker's config.json shape, mode 0600). */
+export function authFilePath(env: NodeJS.ProcessEnv = process.env): string {
+  return join(kitHome(env), 'auth.json')
+}
+
+export async function registryOptions(flags: {'plain-http'?: boolean; 'ca-file'?: string}): Promise<RemoteOptions> {
+  const opts: RemoteOptions = {credentials: defaultCredentials({authFile: authFilePath()})}
+  if (flags['plain-http']) opts.plainHttp = true
+  if (flags['ca-file']) opts.tls = {ca: await readFile(flags['ca-file'], 'utf8')}
+  return opts
+}
+
+export function progress(label: string, json: boolean): ProgressDisplay {
+  return progressDisplay(label, process.stderr, shouldShowProgress(process.stderr, json))
+}
