@@ -11,7 +11,6 @@ import {NotFoundError} from '../registry-client/errors.js'
 import type {GcResult, OciLayoutStore} from '../registry-client/layout-store.js'
 import {type ManifestLike, parseManifest} from '../registry-client/manifest.js'
 import {KitValidationError, type Diagnostic} from './diagnostics.js'
-import {validateKit} from './load.js'
 import {Annotation, ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, type KitSpec} from './model.js'
 
 /** A reference in the store that is not a kit artifact (or not a well-formed one). */
@@ -120,6 +119,8 @@ export async function normaliseSpecBytes(specBytes: Buffer, shownAs: string): Pr
   const dir = await mkdtemp(join(tmpdir(), 'kit-spec-'))
   try {
     await writeFile(join(dir, 'spec.yaml'), specBytes)
+    // Imported here: the loader compiles the JSON Schemas, which `kit ls`/`rm`/`export` never need.
+    const {validateKit} = await import('./load.js')
     const result = await validateKit(dir, {checkFileContents: false})
     const rename = (d: Diagnostic): Diagnostic => ({...d, file: d.file.endsWith('spec.yaml') ? shownAs : d.file})
     if (!result.valid || !result.kit) throw new KitValidationError(result.diagnostics.map(rename))
