@@ -17,7 +17,13 @@ export default class Build extends KitCommand {
     tag: Flags.string({char: 't', description: 'NAME:TAG to tag the build with (default <name>:<version>, or <name>:latest)'}),
   }
 
-  async run(): Promise<{reference: string; digest: string; size: number; layer: {digest: string; size: number; diffId: string}}> {
+  async run(): Promise<{
+    reference: string
+    digest: string
+    size: number
+    layer: {digest: string; size: number; diffId: string}
+    warnings: Array<{file: string; line?: number; column?: number; message: string; code: string}>
+  }> {
     const {args, flags} = await this.parse(Build)
     const store = await OciLayoutStore.open(storeDir())
     let result
@@ -39,6 +45,7 @@ export default class Build extends KitCommand {
       digest: result.digest,
       size: result.size,
       layer: {digest: layer.digest, size: layer.size, diffId: layer.diffId},
+      warnings: result.warnings.map((w) => ({file: w.file, line: w.line, column: w.column, message: w.message, code: w.code})),
     }
   }
 }
