@@ -1,0 +1,48 @@
+// Pulls under the signature policy: with kit.requireSignature on, the reference is resolved on its
+// registry, the digest's signature checked there, and only then pulled (pinned to that digest, with
+// its referrers so that launch can check it again offline). Without the setting, a plain pull.
+import type {Descriptor} from '../../registry-client/descriptor.js'
+import {checkEntry, findLocked, LockfileError, readLockfile} from '../../registry-client/lockfile.js'
+import {pull, pullLocked, type PullOptions, type PullResult, resolveRemote} from '../../registry-client/pull.js'
+import type {Reference} from '../../registry-client/reference.js'
+import type {Target} from '../../registry-client/target.js'
+import {enforceSignaturePolicy} from './policy.js'
+import {loadSignaturePolicy, type SignaturePolicy} from './settings.js'
+
+export interface TrustedPullOptions extends PullOptions {
+  /** The policy to apply (default: from settings). */
+  policy?: SignaturePolicy
+}
+
+/** `kit pull REF` with the signature policy applied before anything is stored. */
+export async function pullWithPolicy(reference: string | Reference, store: Target, opts: TrustedPullOptions = {}): Promise<PullResult> {
+  const policy = opts.policy ?? (await loadSignaturePolicy())
+  if (!policy.requireSignature) return pull(reference, store, opts)
+  const r = await resolveRemote(reference, opts)
+  await enforceSignaturePolicy(r.repository, r.descriptor, r.reference, policy)
+  return pull(reference, store, {...opts, referrers: true, expectDigest: r.descriptor.digest})
+}
+
+/** `kit pull --frozen-lockfile` with the signature policy applied to every pinned digest. */
+export async function pullLockedWithPolicy(lockfilePath: string, reference: string | undefined, store: Target, opts: TrustedPullOptions = {}): Promise<PullResult[]> {
+  const policy = opts.policy ?? (await loadSignaturePolicy())
+  if (!policy.requireSignature) return pullLocked(lockfilePath, reference, store, opts)
+  const lock = await readLockfile(lockfilePath)
+  if (!lock) throw new LockfileError('LOCKFILE_MISSING', `${lockfilePath}: no lockfile (run kit lock first)`)
+  let keys = Object.keys(lock.kits).sort()
+  if (reference !== undefined) {
+    const found = findLocked(lock, reference)
+    if (!found) throw new LockfileError('NOT_IN_LOCKFILE', `${reference} is not in ${lockfilePath} and --frozen-lockfile was given`)
+    keys = [found[0]]
+  }
+  // Check every entry before pulling any, so a refusal stores nothing.
+  for (const key of keys) {
+    const entry = lock.kits[key]!
+    checkEntry(lockfilePath, key, entry)
+    const r = await resolveRemote(entry.resolved, opts)
+    await enforceSignaturePolicy(r.repository, r.descriptor as Descriptor, `${key} (${entry.resolved.split('@')[0]})`, policy)
+  }
+  const out: PullResult[] = []
+  for (const key of keys) out.push(...(await pullLocked(lockfilePath, key, store, {...opts, referrers: true})))
+  return out
+}
