@@ -1,0 +1,223 @@
+// A sandbox on disk: $KIT_HOME/sandboxes/NAME holds
+//   sandbox.json   its definition: the resolved kits (store kits by digest), the kit args, the
+//                  agent image (by manifest digest), the run configuration (workspace, driver,
+//                  policy tier, resources). `kit run --name NAME` with no kits reuses it.
+//   state.json     the current or last run: state, pid of the `kit run` process that owns the VM
+//                  and proxy, start/end times, exit code, boot time.
+//   egress.log     the proxy's audit log (JSON lines), appended by every run.
+//   setup.log      the guest's setup output (install/startup commands) of the last run.
+//   layers/        the kit layers of the last run.
+import {existsSync} from 'node:fs'
+import {mkdir, readdir, readFile, rename, rm, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+import {sandboxesDir} from '../home.js'
+import {SandboxError} from './errors.js'
+import type {KitSource} from './resolve.js'
+
+export const SANDBOX_NAME = /^[a-z0-9]([a-z0-9_.-]{0,62}[a-z0-9])?$/
+
+export interface SandboxConfig {
+  workspace: string
+  driver: 'qemu' | 'docker'
+  policy?: 'balanced' | 'allow-all' | 'deny-all'
+  cpus?: number
+  memoryMiB?: number
+  /** Test resolver entries (curl's --connect-to syntax) for the proxy. */
+  connectTo?: string[]
+  /** Extra upstream CA files (PEM) the proxy trusts. */
+  upstreamCaFiles?: string[]
+}
+
+export interface SandboxDefinition {
+  version: 1
+  name: string
+  created: string
+  agent: string
+  kits: Array<KitSource & {name: string; kind: string; version?: string}>
+  args: Record<string, string>
+  image: {reference: string; digest?: string}
+  config: SandboxConfig
+}
+
+export type RunState = 'created' | 'starting' | 'running' | 'exited' | 'failed' | 'stopped'
+
+export interface SandboxState {
+  state: RunState
+  /** The `kit run` process owning the VM and the proxy. */
+  pid?: number
+  startedAt?: string
+  endedAt?: string
+  exitCode?: number
+  bootMs?: number
+  error?: string
+  driver?: string
+  accel?: string
+  /** The command of the last run. */
+  command?: string[]
+}
+
+export function sandboxDir(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  return join(sandboxesDir(env), name)
+}
+
+export function checkSandboxName(name: string): void {
+  if (!SANDBOX_NAME.test(name)) {
+    throw new SandboxError('USAGE', `sandbox name ${JSON.stringify(name)} is not valid (lower-case letters, digits, ".", "_", "-"; at most 64)`)
+  }
+}
+
+async function writeJson(path: string, value: unknown): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`
+  await writeFile(tmp, JSON.stringify(value, null, 2) + '\n', {mode: 0o600})
+  await rename(tmp, path)
+}
+
+export async function readDefinition(name: string, env: NodeJS.ProcessEnv = process.env): Promise<SandboxDefinition> {
+  checkSandboxName(name)
+  const file = join(sandboxDir(name, env), 'sandbox.json')
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as SandboxDefinition
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new SandboxError('SANDBOX_NOT_FOUND', `no sandbox named ${name} (kit ls lists them)`)
+    throw new SandboxError('SANDBOX_STATE', `${file}: ${(e as Error).message}`)
+  }
+}
+
+export async function writeDefinition(def: SandboxDefinition, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const dir = sandboxDir(def.name, env)
+  await mkdir(dir, {recursive: true, mode: 0o700})
+  await writeJson(join(dir, 'sandbox.json'), def)
+}
+
+export async function readState(name: string, env: NodeJS.ProcessEnv = process.env): Promise<SandboxState> {
+  try {
+    return JSON.parse(await readFile(join(sandboxDir(name, env), 'state.json'), 'utf8')) as SandboxState
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {state: 'created'}
+    throw new SandboxError('SANDBOX_STATE', `${name}: state.json: ${(e as Error).message}`)
+  }
+}
+
+export async function writeState(name: string, state: SandboxState, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const dir = sandboxDir(name, env)
+  await mkdir(dir, {recursive: true, mode: 0o700})
+  await writeJson(join(dir, 'state.json'), state)
+}
+
+export function pidAlive(pid: number | undefined): boolean {
+  if (!pid) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** The state as it really is: a "running" sandbox whose owner process is gone is "dead". */
+export function liveState(s: SandboxState): RunState | 'dead' {
+  if ((s.state === 'running' || s.state === 'starting') && !pidAlive(s.pid)) return 'dead'
+  return s.state
+}
+
+export interface ListedSandbox {
+  name: string
+  agent: string
+  kits: Array<{name: string; digest?: string; source: string}>
+  state: RunState | 'dead'
+  driver: string
+  workspace: string
+  /** Seconds since the current run started (running sandboxes only). */
+  uptimeSec?: number
+  exitCode?: number
+  /** The docker driver shares the host kernel; said plainly wherever sandboxes are listed. */
+  isolation: string
+}
+
+export function isolationOf(driver: string): string {
+  return driver === 'docker' ? 'container: shares the host kernel' : 'microVM: own kernel'
+}
+
+export async function listSandboxes(env: NodeJS.ProcessEnv = process.env): Promise<ListedSandbox[]> {
+  const root = sandboxesDir(env)
+  if (!existsSync(root)) return []
+  const out: ListedSandbox[] = []
+  for (const name of (await readdir(root)).sort()) {
+    if (!SANDBOX_NAME.test(name) || !existsSync(join(root, name, 'sandbox.json'))) continue
+    let def: SandboxDefinition
+    try {
+      def = await readDefinition(name, env)
+    } catch {
+      continue
+    }
+    const st = await readState(name, env).catch((): SandboxState => ({state: 'created'}))
+    const state = liveState(st)
+    const item: ListedSandbox = {
+      name,
+      agent: def.agent,
+      kits: def.kits.map((k) => ({name: k.name, source: k.source, ...(k.digest ? {digest: k.digest} : {})})),
+      state,
+      driver: def.config.driver,
+      workspace: def.config.workspace,
+      isolation: isolationOf(def.config.driver),
+    }
+    if (state === 'running' && st.startedAt) item.uptimeSec = Math.max(0, Math.round((Date.now() - Date.parse(st.startedAt)) / 1000))
+    if (st.exitCode !== undefined) item.exitCode = st.exitCode
+    out.push(item)
+  }
+  return out
+}
+
+export interface RemoveSandboxResult {
+  name: string
+  /** Whether a live run was stopped first. */
+  stopped: boolean
+}
+
+/** Stops a live run (unless it is refused) and deletes the sandbox's directory. */
+export async function removeSandbox(name: string, opts: {force?: boolean; env?: NodeJS.ProcessEnv} = {}): Promise<RemoveSandboxResult> {
+  const env = opts.env ?? process.env
+  await readDefinition(name, env)
+  const st = await readState(name, env)
+  let stopped = false
+  if (liveState(st) === 'running' || liveState(st) === 'starting') {
+    if (!opts.force) throw new SandboxError('SANDBOX_RUNNING', `sandbox ${name} is running (pid ${st.pid}): kit stop ${name} first, or remove with --force`)
+    await stopSandbox(name, {env})
+    stopped = true
+  }
+  await rm(sandboxDir(name, env), {recursive: true, force: true})
+  return {name, stopped}
+}
+
+export interface StopResult {
+  name: string
+  /** What it was: running (and is now stopped), or already not running. */
+  wasRunning: boolean
+}
+
+/**
+ * Stops a running sandbox: SIGTERM to the `kit run` process that owns it (it stops the VM and the
+ * proxy on its way out), SIGKILL to it and its process group after `graceMs`.
+ */
+export async function stopSandbox(name: string, opts: {env?: NodeJS.ProcessEnv; graceMs?: number} = {}): Promise<StopResult> {
+  const env = opts.env ?? process.env
+  await readDefinition(name, env)
+  const st = await readState(name, env)
+  if (!pidAlive(st.pid) || !(st.state === 'running' || st.state === 'starting')) {
+    if (st.state === 'running' || st.state === 'starting') await writeState(name, {...st, state: 'stopped', endedAt: new Date().toISOString()}, env)
+    return {name, wasRunning: false}
+  }
+  process.kill(st.pid!, 'SIGTERM')
+  const deadline = Date.now() + (opts.graceMs ?? 15_000)
+  while (pidAlive(st.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+  if (pidAlive(st.pid)) {
+    try {
+      process.kill(st.pid!, 'SIGKILL')
+    } catch {
+      /* gone */
+    }
+  }
+  const after = await readState(name, env)
+  if (after.state === 'running' || after.state === 'starting') await writeState(name, {...after, state: 'stopped', endedAt: new Date().toISOString()}, env)
+  return {name, wasRunning: true}
+}
