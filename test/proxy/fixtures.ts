@@ -149,6 +149,7 @@ export function run(cmd: string, args: string[], opts: {env?: NodeJS.ProcessEnv;
       clearTimeout(t)
       resolve({code, stdout, stderr})
     })
+    p.stdin.on('error', () => undefined)
     p.stdin.end(opts.input ?? '')
   })
 }
