@@ -162,7 +162,8 @@ export async function validateKit(kitDir: string, opts: LoadOptions = {}): Promi
   diagnostics.push(...scan.diagnostics)
   if (version === '2' && opts.checkFileContents !== false) {
     for (const entry of scan.entries) {
-      if (entry.type !== 'file' || !entry.source) continue
+      // The scan already read every file and flagged those holding `${{`; only those are re-read.
+      if (entry.type !== 'file' || !entry.source || entry.mayReferenceArgs === false) continue
       const text = await readFile(entry.source, 'utf8').catch(() => '')
       if (!text.includes('${{')) continue
       for (const ref of findArgReferences(text)) {
