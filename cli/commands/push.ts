@@ -1,6 +1,5 @@
 import {stat} from 'node:fs/promises'
 import {Args, Flags} from '@oclif/core'
-import {buildKit} from '../../kit-compiler/build.js'
 import {OciLayoutStore} from '../../registry-client/layout-store.js'
 import {push} from '../../registry-client/publish.js'
 import {storeDir} from '../../runtime/home.js'
@@ -27,7 +26,8 @@ export default class Push extends KitCommand {
     const {args, flags} = await this.parse(Push)
     const store = await OciLayoutStore.open(storeDir())
     const isDir = await stat(args.src).then((s) => s.isDirectory(), () => false)
-    const srcRef = isDir ? (await buildKit(args.src, {store})).reference : args.src
+    // The kit compiler loads only when SRC is a directory (it is the heavy part of start-up).
+    const srcRef = isDir ? (await (await import('../../kit-compiler/build.js')).buildKit(args.src, {store})).reference : args.src
     const bar = progress(`pushing ${args.dest}`, this.jsonEnabled())
     let r
     try {
