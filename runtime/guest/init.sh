@@ -23,11 +23,13 @@ fail() {
 ROOT=blk
 LAYERS=0
 WORKDIR=/workspace
+WSOPTS=version=9p2000.L,msize=524288,access=any,cache=none
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     kit.root=*) ROOT=${arg#kit.root=} ;;
     kit.layers=*) LAYERS=${arg#kit.layers=} ;;
     kit.workdir=*) WORKDIR=${arg#kit.workdir=} ;;
+    kit.wsopts=*) WSOPTS=${arg#kit.wsopts=} ;;
   esac
 done
 
@@ -85,7 +87,7 @@ while [ $i -lt "$LAYERS" ]; do
   i=$((i + 1))
 done
 mkdir -p "/newroot$WORKDIR"
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288,access=any,cache=none workspace "/newroot$WORKDIR" || fail "mount workspace"
+mount -t 9p -o "trans=virtio,$WSOPTS" workspace "/newroot$WORKDIR" || fail "mount workspace"
 
 mkdir -p /newroot/proc /newroot/sys /newroot/dev
 mount --move /proc /newroot/proc

@@ -11,6 +11,19 @@
 
 BB=/.kit/bin/busybox
 PLAN=/.kit/plan
+
+# Helper mode (run as the agent): copy SRC's tree into DST, never replacing what DST has.
+if [ "$1" = --copy-missing ]; then
+  cd "$2" || exit 1
+  $BB find . -mindepth 1 | while IFS= read -r f; do
+    if [ -d "$f" ] && [ ! -L "$f" ]; then
+      $BB mkdir -p "$3/$f" || exit 1
+    elif [ ! -e "$3/$f" ] && [ ! -L "$3/$f" ]; then
+      $BB cp -P "$f" "$3/$f" || exit 1
+    fi
+  done
+  exit $?
+fi
 export PATH=/.kit/bin
 $BB --install -s /.kit/bin 2>/dev/null
 umask 022
@@ -161,7 +174,7 @@ kit_workspace_layer() { # N
   st "step workspace $1"
   src=/.kit/layers/$1/workspace
   [ -d "$src" ] || return 0
-  run_as 1000 "$PLAN/agent-env.sh" "$KIT_WORKDIR" /.kit/bin/busybox cp -R -n "$src/." "$KIT_WORKDIR/" >&8 2>&8 \
+  run_as 1000 "$PLAN/agent-env.sh" "$KIT_WORKDIR" /.kit/bin/busybox sh /.kit/stage2.sh --copy-missing "$src" "$KIT_WORKDIR" >&8 2>&8 \
     || die workspace "$1" 1 "copy files/workspace of kit layer $1"
 }
 

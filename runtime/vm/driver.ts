@@ -8,6 +8,8 @@ export interface VmSpec {
   name: string
   /** A directory holding the unpacked agent image root filesystem (read-only lower layer). */
   rootfs: string
+  /** A stable identity of `rootfs` (e.g. the image digest): disk images are cached by it without walking the tree. */
+  rootfsId?: string
   /** Directories, each holding home/agent/... and workspace/... trees of one kit, in stack order. */
   kitLayers: string[]
   /** Host directory shared read-write with the guest. */

@@ -6,11 +6,12 @@
 // sockets this process listens on.
 import {spawn, ChildProcess} from 'node:child_process'
 import {constants, existsSync, openSync, closeSync} from 'node:fs'
-import {mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, readFile, rename, rm, stat, writeFile} from 'node:fs/promises'
 import {createServer, Server, Socket} from 'node:net'
 import {homedir, tmpdir} from 'node:os'
 import {delimiter, join, resolve} from 'node:path'
 import type {Writable} from 'node:stream'
+import {cacheDir} from '../home.js'
 import {VmError} from './errors.js'
 import type {RunOptions, VmDriver, VmResult, VmSpec} from './driver.js'
 import {ensureInitramfs, planArchive} from './initramfs.js'
@@ -25,6 +26,7 @@ export const GUEST_ADDRESS = '10.0.2.15/24'
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
 export type Accel = 'kvm' | 'tcg'
+export type Machine = 'pc' | 'microvm'
 export type RootTransport = 'blk' | '9p'
 
 const PORTS = ['status', 'stdout', 'stderr', 'log'] as const
@@ -75,8 +77,15 @@ function refuseWorkspace(ws: string): void {
   }
 }
 
+/** microvm needs KVM (under TCG it hangs calibrating the TSC); KIT_VM_MACHINE=pc|microvm forces one. */
+export function pickMachine(accel: Accel, env: NodeJS.ProcessEnv = process.env): Machine {
+  if (env.KIT_VM_MACHINE === 'pc' || env.KIT_VM_MACHINE === 'microvm') return env.KIT_VM_MACHINE
+  return accel === 'kvm' ? 'microvm' : 'pc'
+}
+
 export interface QemuArgsInput {
   accel: Accel
+  machine: Machine
   kernel: string
   initrd: string
   cmdline: string
@@ -92,13 +101,13 @@ export interface QemuArgsInput {
 
 /** The QEMU command line (pure: tests and `--debug` print it). */
 export function qemuArgs(i: QemuArgsInput): string[] {
-  const micro = i.accel === 'kvm'
+  const micro = i.machine === 'microvm'
   // microvm has no PCI: virtio devices sit on virtio-mmio (described to the kernel by ACPI).
   const dev = (kind: string) => (micro ? `${kind}-device` : `${kind}-pci`)
   const a: string[] = [
     '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
-    '-machine', micro ? 'microvm,accel=kvm,pit=off,pic=off,isa-serial=on,rtc=on' : 'pc,accel=tcg',
-    '-cpu', micro ? 'host' : 'max',
+    '-machine', micro ? `microvm,accel=${i.accel},pit=off,pic=off,isa-serial=on,rtc=on` : `pc,accel=${i.accel}`,
+    '-cpu', i.accel === 'kvm' ? 'host' : 'max',
     '-smp', String(i.cpus),
     '-m', `${i.memoryMiB}M`,
     '-kernel', i.kernel,
@@ -181,9 +190,20 @@ function statusMessage(fail: string): string {
   return stage === 'stage1' ? `guest init failed: ${[index, code, ...msg].join(' ')}` : `guest ${stage}[${index}] failed (exit ${code}): ${text}`
 }
 
+/** How long a first KVM run may take to reach the guest init before KVM is judged unusable. */
+export const KVM_PROBE_MS = 20_000
+
+class KvmStalled extends VmError {
+  constructor() {
+    super('VM_BOOT', 'KVM did not reach the guest init in time')
+  }
+}
+
 export interface QemuDriverOptions {
   /** How the guest gets the root filesystem (default blk: an ext4 image, much faster under TCG). */
   rootTransport?: RootTransport
+  /** Where root filesystem images are cached (default $KIT_HOME/cache/rootfs-images). */
+  imageCacheDir?: string
 }
 
 export class QemuDriver implements VmDriver {
@@ -196,6 +216,34 @@ export class QemuDriver implements VmDriver {
   }
 
   async run(spec: VmSpec, options: RunOptions = {}): Promise<VmResult> {
+    const env = options.env ?? process.env
+    const forced = env.KIT_VM_ACCEL === 'tcg' || env.KIT_VM_ACCEL === 'kvm'
+    const accel = pickAccel(env)
+    if (forced || accel === 'tcg') return this.runWith(spec, options, accel)
+    // /dev/kvm opens, but nested KVM can be slower than TCG by orders of magnitude. The first run
+    // of a KIT_HOME probes it: no guest init within KVM_PROBE_MS means TCG from then on.
+    const verdictFile = join(cacheDir(env), 'kvm-verdict')
+    const verdict = (await readFile(verdictFile, 'utf8').catch(() => '')).trim()
+    if (verdict === 'tcg') return this.runWith(spec, options, 'tcg')
+    if (verdict === 'kvm') return this.runWith(spec, options, 'kvm')
+    const saveVerdict = async (v: Accel) => {
+      await mkdir(cacheDir(env), {recursive: true})
+      const tmp = `${verdictFile}.${process.pid}.tmp`
+      await writeFile(tmp, v + '\n')
+      await rename(tmp, verdictFile)
+    }
+    try {
+      const r = await this.runWith(spec, options, 'kvm', KVM_PROBE_MS)
+      await saveVerdict('kvm')
+      return r
+    } catch (error) {
+      if (!(error instanceof KvmStalled)) throw error
+      await saveVerdict('tcg')
+      return this.runWith(spec, options, 'tcg')
+    }
+  }
+
+  private async runWith(spec: VmSpec, options: RunOptions, accel: Accel, probeMs?: number): Promise<VmResult> {
     const env = options.env ?? process.env
     const qemu = qemuBinary(env)
     if (!qemu) throw new VmError('QEMU_MISSING', 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)')
@@ -210,12 +258,11 @@ export class QemuDriver implements VmDriver {
     if (!/^\/[A-Za-z0-9._/-]*$/.test(workdir) || workdir.split('/').includes('..') || workdir === '/') {
       throw new VmError('VM_SPEC', `workdir ${JSON.stringify(workdir)} must be an absolute path of plain characters`)
     }
-    const accel = pickAccel(env)
     const transport = this.options.rootTransport ?? ((env.KIT_VM_ROOT as RootTransport | undefined) === '9p' ? '9p' : 'blk')
 
     const kernel = await ensureKernel(env)
     const initramfs = await ensureInitramfs(kernel, env)
-    const rootPath = transport === 'blk' ? await rootfsImage(spec.rootfs, {env}) : resolve(spec.rootfs)
+    const rootPath = transport === 'blk' ? await rootfsImage(spec.rootfs, {id: spec.rootfsId, cacheRoot: this.options.imageCacheDir, env}) : resolve(spec.rootfs)
 
     // The guest's environment: the spec's, then the values the sandbox contract fixes.
     const proxyUrl = `http://${GUEST_PROXY_ADDR}:${GUEST_PROXY_PORT}`
@@ -278,6 +325,7 @@ export class QemuDriver implements VmDriver {
       let bootMs = -1
       let guestUptimeAtStart: number | undefined
       let onStarted: (() => void) | undefined
+      let onBooted: (() => void) | undefined
       channels.push(await listen(sockets.status, b => {
         statusBuf += b.toString('utf8')
         let nl
@@ -286,6 +334,7 @@ export class QemuDriver implements VmDriver {
           statusBuf = statusBuf.slice(nl + 1)
           if (!line) continue
           status.push(line)
+          if (line.startsWith('boot ')) onBooted?.()
           if (line.startsWith('start ') && bootMs < 0) {
             bootMs = Date.now() - t0
             guestUptimeAtStart = Number(line.split(' ')[1])
@@ -299,6 +348,7 @@ export class QemuDriver implements VmDriver {
 
       const args = qemuArgs({
         accel,
+        machine: pickMachine(accel, env),
         kernel: kernel.kernel,
         initrd,
         cmdline: kernelCmdline(accel, [`kit.root=${transport}`, `kit.layers=${spec.kitLayers.length}`, `kit.workdir=${workdir}`, ...(env.KIT_VM_KERNEL_ARGS ? env.KIT_VM_KERNEL_ARGS.split(/\s+/).filter(Boolean) : [])]),
@@ -315,7 +365,17 @@ export class QemuDriver implements VmDriver {
 
       t0 = Date.now()
       let qemuStderr = ''
-      const proc = spawn(qemu, args, {detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: {...env, PATH: env.PATH ?? ''}})
+      // setpriv --pdeathsig: QEMU dies with this process however it ends (SIGKILL included).
+      // unshare --map-user: QEMU runs in a user namespace where the host user (the workspace's
+      // owner) is uid 1000, so the agent owns the workspace in the guest whoever owns it on the
+      // host, and what the agent creates belongs to the host user (9p security_model=none).
+      const setpriv = which('setpriv', env)
+      const unshare = transport === 'blk' && env.KIT_VM_USERNS !== '0' ? which('unshare', env) : undefined
+      let argv = [qemu, ...args]
+      if (unshare) argv = [unshare, '--user', '--map-user=1000', '--map-group=1000', '--', ...argv]
+      if (setpriv) argv = [setpriv, '--pdeathsig', 'SIGKILL', '--', ...argv]
+      const file = argv.shift() as string
+      const proc = spawn(file, argv, {detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: {...env, PATH: env.PATH ?? ''}})
       child = proc
       exitHook = () => killVm()
       process.on('exit', exitHook)
@@ -333,6 +393,11 @@ export class QemuDriver implements VmDriver {
       const bootTimeout = options.bootTimeoutMs ?? (accel === 'kvm' ? 60_000 : 180_000)
       timers.push(setTimeout(() => stop(new VmError('VM_BOOT', `the VM did not start the command within ${bootTimeout} ms`)), bootTimeout))
       onStarted = () => clearTimeout(timers[0])
+      if (probeMs) {
+        const probe = setTimeout(() => stop(new KvmStalled()), probeMs)
+        timers.push(probe)
+        onBooted = () => clearTimeout(probe)
+      }
       if (options.timeoutMs) timers.push(setTimeout(() => stop(new VmError('VM_TIMEOUT', `the VM ran longer than ${options.timeoutMs} ms and was killed`)), options.timeoutMs))
       const onAbort = () => stop(new VmError('VM_TIMEOUT', 'the run was cancelled'))
       options.signal?.addEventListener('abort', onAbort, {once: true})
@@ -346,6 +411,7 @@ export class QemuDriver implements VmDriver {
 
       const console = await readFile(consoleLog, 'utf8').catch(() => '')
       const logRef = options.keepRunDir ? ` (console: ${consoleLog})` : ''
+      if (stopReason instanceof KvmStalled) throw stopReason
       if (stopReason) throw new VmError(stopReason.code, `${spec.name}: ${stopReason.message}${logRef}${console ? `\n${tailOf(console, 6)}` : ''}`, {logFile: options.keepRunDir ? consoleLog : undefined})
       const exitLine = status.find(l => l.startsWith('exit '))
       const failLine = status.find(l => l.startsWith('fail '))

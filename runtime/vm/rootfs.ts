@@ -115,11 +115,14 @@ export async function treeKey(root: string): Promise<{key: string; bytes: number
  * A read-only ext4 image of `rootfs` (mke2fs -d), cached under cacheRoot by the tree's identity.
  * Under TCG a block device is far cheaper for the guest than 9p for many small reads.
  */
-export async function rootfsImage(rootfs: string, opts: {cacheRoot?: string; env?: NodeJS.ProcessEnv} = {}): Promise<string> {
+export async function rootfsImage(rootfs: string, opts: {id?: string; cacheRoot?: string; env?: NodeJS.ProcessEnv} = {}): Promise<string> {
   if (!existsSync(rootfs)) throw new VmError('ROOTFS', `root filesystem ${rootfs} does not exist`)
-  const {key, bytes, entries} = await treeKey(rootfs)
   const base = opts.cacheRoot ?? join(cacheDir(opts.env), 'rootfs-images')
-  const path = join(base, `${key.slice(0, 32)}.ext4`)
+  const byId = opts.id ? join(base, `id-${createHash('sha256').update(opts.id).digest('hex').slice(0, 32)}.ext4`) : undefined
+  if (byId && existsSync(byId)) return byId
+  const tree = await treeKey(rootfs)
+  const {bytes, entries} = tree
+  const path = byId ?? join(base, `${tree.key.slice(0, 32)}.ext4`)
   if (existsSync(path)) return path
   await mkdir(base, {recursive: true})
   // Room for the data, metadata and inodes; the image is sparse, so slack costs nothing on disk.
