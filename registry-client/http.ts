@@ -41,6 +41,9 @@ function httpsAgent(tls: TlsOptions): https.Agent {
   return agent
 }
 
+/** KIT_DEBUG=http logs each request (method, URL without query, status, time to headers) to stderr. */
+const DEBUG = /(^|,)http(,|$)/.test(process.env.KIT_DEBUG ?? '')
+
 /** Idle time on a socket before the request fails (a stalled registry). */
 export const SOCKET_TIMEOUT_MS = 60_000
 
@@ -55,7 +58,9 @@ export function send(req: HttpRequest, tls: TlsOptions = {}): Promise<HttpRespon
       agent: isHttps ? httpsAgent(tls) : httpAgent,
       timeout: SOCKET_TIMEOUT_MS,
     }
+    const started = DEBUG ? Date.now() : 0
     const request = (isHttps ? https : http).request(req.url, options, (res) => {
+      if (DEBUG) process.stderr.write(`kit http: ${req.method} ${req.url.origin}${req.url.pathname} ${res.statusCode} ${Date.now() - started}ms\n`)
       resolve({status: res.statusCode ?? 0, headers: res.headers, body: res, url: req.url})
     })
     request.on('timeout', () => request.destroy(Object.assign(new Error('socket timeout'), {code: 'ETIMEDOUT'})))

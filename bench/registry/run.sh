@@ -7,6 +7,8 @@
 #          of a 200 MB kit (one 200 MB file of base64 random text: a ~150 MB layer), each into a new repository so nothing is skipped;
 #          median of RUNS runs; ratio kit/skopeo (target <= 1.0)
 #   no-op  bytesUploaded of a second `kit push` of the same content (target 0)
+#   also   the same push/pull in-process (bench/registry/lib.mjs) and `kit version`, to separate
+#          transfer time from the CLI's start-up
 #   RSS    peak RSS (/usr/bin/time -v) of `kit pull` of a 1 GB image, and of skopeo doing the same
 #
 # Usage: bench/registry/run.sh [--quick]   (--quick: 50 MB / 256 MB, 1 run)
@@ -54,10 +56,15 @@ storage:
 http:
   addr: $HOST
 EOF
-docker-registry serve "$TMP/registry.yml" >"$TMP/registry.log" 2>&1 &
-REG_PID=$!
-for _ in $(seq 100); do curl -fs "http://$HOST/v2/" >/dev/null && break; sleep 0.1; done
-curl -fs "http://$HOST/v2/" >/dev/null || { echo "registry did not start"; cat "$TMP/registry.log"; exit 1; }
+start_registry() { # (re)start with an empty root, so no run finds blobs of an earlier one
+  if [[ -n "$REG_PID" ]]; then kill "$REG_PID" 2>/dev/null; wait "$REG_PID" 2>/dev/null || true; fi
+  rm -rf "$TMP/registry" && mkdir -p "$TMP/registry"
+  docker-registry serve "$TMP/registry.yml" >"$TMP/registry.log" 2>&1 &
+  REG_PID=$!
+  for _ in $(seq 100); do curl -fs "http://$HOST/v2/" >/dev/null && break; sleep 0.1; done
+  curl -fs "http://$HOST/v2/" >/dev/null || { echo "registry did not start"; cat "$TMP/registry.log"; exit 1; }
+}
+start_registry
 echo "== registry at $HOST"
 
 # ---- the 200 MB kit ---------------------------------------------------------------------------
@@ -87,17 +94,26 @@ elapsed() { # seconds of one run of "$@"
 median() { node -e 'const a=process.argv.slice(1).map(Number).sort((x,y)=>x-y);console.log(a[Math.floor(a.length/2)].toFixed(3))' "$@"; }
 ratio() { node -e 'console.log((+process.argv[1] / +process.argv[2]).toFixed(2))' "$1" "$2"; }
 
-kit_push=() kit_pull=() sko_push=() sko_pull=()
+kit_push=() kit_pull=() sko_push=() sko_pull=() lib_push=() lib_pull=()
 for i in $(seq "$RUNS"); do
+  # A fresh registry each run: skopeo remembers where it saw a blob and would mount it from there.
+  start_registry
   kit_push+=("$(KIT_HOME="$TMP/home-push" elapsed $KIT push bench:1.0.0 "$HOST/bench/kit-$i:1.0.0" --json)")
   sko_push+=("$(elapsed skopeo copy -q --dest-tls-verify=false "oci:$TMP/export:1.0.0" "docker://$HOST/bench/sko-$i:1.0.0")")
   rm -rf "$TMP/home-pull" "$TMP/sko-pull"
   kit_pull+=("$(KIT_HOME="$TMP/home-pull" elapsed $KIT pull "$HOST/bench/kit-$i:1.0.0" --json)")
   sko_pull+=("$(elapsed skopeo copy -q --src-tls-verify=false "docker://$HOST/bench/sko-$i:1.0.0" "oci:$TMP/sko-pull:1.0.0")")
-  echo "   run $i: push kit ${kit_push[-1]}s skopeo ${sko_push[-1]}s; pull kit ${kit_pull[-1]}s skopeo ${sko_pull[-1]}s"
+  lib_push+=("$(node bench/registry/lib.mjs push "$TMP/home-push/store" bench:1.0.0 "$HOST/bench/lib-$i:1.0.0")")
+  rm -rf "$TMP/lib-pull"
+  lib_pull+=("$(node bench/registry/lib.mjs pull "$HOST/bench/lib-$i:1.0.0" "$TMP/lib-pull")")
+  echo "   run $i: push kit ${kit_push[-1]}s library ${lib_push[-1]}s skopeo ${sko_push[-1]}s; pull kit ${kit_pull[-1]}s library ${lib_pull[-1]}s skopeo ${sko_pull[-1]}s"
 done
 KP=$(median "${kit_push[@]}"); SP=$(median "${sko_push[@]}")
 KL=$(median "${kit_pull[@]}"); SL=$(median "${sko_pull[@]}")
+LP=$(median "${lib_push[@]}"); LL=$(median "${lib_pull[@]}")
+START=()
+for _ in $(seq "$RUNS"); do START+=("$(elapsed $KIT version)"); done
+ST=$(median "${START[@]}")
 
 NOOP=$(KIT_HOME="$TMP/home-push" $KIT push bench:1.0.0 "$HOST/bench/kit-1:1.0.0" --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).bytesUploaded))')
 
@@ -131,5 +147,8 @@ echo "== results (${KIT_MB} MB kit, median of $RUNS; ${BIG_MB} MB image for RSS)
 printf '%-34s %10s %10s %8s\n' "" kit skopeo ratio
 printf '%-34s %9ss %9ss %7sx\n' "push ${KIT_MB} MB (new repository)" "$KP" "$SP" "$(ratio "$KP" "$SP")"
 printf '%-34s %9ss %9ss %7sx\n' "pull ${KIT_MB} MB (empty store)" "$KL" "$SL" "$(ratio "$KL" "$SL")"
+printf '%-34s %9ss %9ss %7sx\n' "push, in-process (no CLI start-up)" "$LP" "$SP" "$(ratio "$LP" "$SP")"
+printf '%-34s %9ss %9ss %7sx\n' "pull, in-process (no CLI start-up)" "$LL" "$SL" "$(ratio "$LL" "$SL")"
+printf '%-34s %9ss\n' "CLI start-up (kit version)" "$ST"
 printf '%-34s %10s\n' "bytes uploaded, second push" "$NOOP"
 printf '%-34s %8sMB %8sMB %7sx\n' "peak RSS, pull ${BIG_MB} MB" "$((KIT_RSS / 1024))" "$((SKO_RSS / 1024))" "$(ratio "$KIT_RSS" "$SKO_RSS")"
