@@ -100,6 +100,7 @@ interface CachedToken {
 
 /** Process-wide token cache: host + scope set → token. */
 const tokenCache = new Map<string, CachedToken>()
+const inflight = new Map<string, Promise<string>>()
 
 export interface AuthenticatorOptions {
   /** The registry name credentials are filed under ("docker.io", "localhost:5001"). */
@@ -130,7 +131,7 @@ export class Authenticator {
     if (this.scheme === 'bearer') {
       const cached = tokenCache.get(this.cacheKey(scopes))
       if (cached && cached.expiresAt > Date.now()) return `Bearer ${cached.token}`
-      return `Bearer ${await this.fetchToken(scopes)}`
+      return `Bearer ${await this.freshToken(scopes)}`
     }
     return undefined
   }
@@ -149,8 +150,7 @@ export class Authenticator {
       const wanted = mergeScopes([...scopes, ...extra])
       this.scheme = 'bearer'
       this.challenge = bearer.params
-      tokenCache.delete(this.cacheKey(wanted))
-      const token = await this.fetchToken(wanted)
+      const token = await this.freshToken(wanted)
       const cached = tokenCache.get(this.cacheKey(wanted))
       if (cached) tokenCache.set(this.cacheKey(scopes), {token, expiresAt: cached.expiresAt})
       return true
@@ -171,6 +171,17 @@ export class Authenticator {
 
   private cacheKey(scopes: string[]): string {
     return `${this.opts.registry} ${this.challenge.realm ?? ''} ${this.challenge.service ?? ''} ${mergeScopes(scopes).join(' ')}`
+  }
+
+  /** One token request per scope set at a time: concurrent 401s share it. */
+  private freshToken(scopes: string[]): Promise<string> {
+    const key = this.cacheKey(scopes)
+    let pending = inflight.get(key)
+    if (!pending) {
+      pending = this.fetchToken(scopes).finally(() => inflight.delete(key))
+      inflight.set(key, pending)
+    }
+    return pending
   }
 
   private async fetchToken(scopes: string[]): Promise<string> {

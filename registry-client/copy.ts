@@ -75,7 +75,7 @@ export async function copy(
   const copier = new Copier(src, dst, opts, result)
   const rootExists = await dst.exists(root)
   if (!rootExists) {
-    await Promise.all(successors(parseManifest(rootBytes, srcRef)).map((d) => copier.node(d)))
+    await settleAll(successors(parseManifest(rootBytes, srcRef)).map((d) => copier.node(d)))
   }
   if (dstRef !== undefined && isReferencePusher(dst)) {
     await dst.pushReference(root, rootBytes, dstRef)
@@ -127,7 +127,7 @@ class Copier {
     }
     if (isManifest(desc.mediaType)) {
       const bytes = await readAll(await this.src.fetch(desc), desc)
-      await Promise.all(successors(parseManifest(bytes, desc.digest)).map((d) => this.node(d)))
+      await settleAll(successors(parseManifest(bytes, desc.digest)).map((d) => this.node(d)))
       await this.dst.push(desc, bytes)
       this.result.bytesCopied += bytes.byteLength
       this.result.blobsCopied++
@@ -196,6 +196,13 @@ class Counter extends Transform {
     this.onProgress?.({type: 'progress', descriptor: this.desc, bytes: this.bytes})
     callback(null, chunk)
   }
+}
+
+/** Like Promise.all, but waits for every transfer to end before failing: nothing keeps writing after copy() returns. */
+async function settleAll(promises: Array<Promise<void>>): Promise<void> {
+  const results = await Promise.allSettled(promises)
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failed) throw failed.reason
 }
 
 function isReferencePusher(t: unknown): t is ReferencePusher {
