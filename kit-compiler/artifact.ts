@@ -6,10 +6,10 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {createGunzip} from 'node:zlib'
 import tar from 'tar-stream'
-import {type Descriptor, isDigest, MediaType} from '../registry-client/descriptor.js'
+import {type Descriptor, isDigest, isManifest, MediaType} from '../registry-client/descriptor.js'
 import {NotFoundError} from '../registry-client/errors.js'
 import type {GcResult, OciLayoutStore} from '../registry-client/layout-store.js'
-import {type ManifestLike, parseManifest} from '../registry-client/manifest.js'
+import {type ManifestLike, parseManifest, successors} from '../registry-client/manifest.js'
 import {KitValidationError, type Diagnostic} from './diagnostics.js'
 import {Annotation, ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, type KitSpec} from './model.js'
 
@@ -209,28 +209,66 @@ export interface RemoveResult {
   /** The references removed. */
   removed: string[]
   digest: string
-  /** Blobs deleted by the garbage collection that followed. */
+  /** Blobs deleted: the removed artifact's own (when nothing else uses them) and older garbage. */
   blobsRemoved: number
   bytesFreed: number
 }
 
+/** Unreferenced blobs younger than this are left to a later gc: another process may be building. */
+export const GC_GRACE_MS = 10 * 60 * 1000
+
 /**
- * Untags `reference` (for a digest: every reference to it), then collects what nothing
- * references any more.
+ * Untags `reference` (for a digest: every reference to it), deletes the removed artifact's blobs
+ * that no remaining reference reaches, then collects older unreferenced blobs. Blobs that are
+ * neither (a concurrent build's, not yet tagged) are kept for GC_GRACE_MS.
  */
 export async function removeFromStore(store: OciLayoutStore, reference: string): Promise<RemoveResult> {
   const ref = storeRef(reference)
   let removed: string[]
-  let digest: string
+  let root: Descriptor
   if (isDigest(ref)) {
-    digest = ref
-    removed = (await store.list()).filter((r) => r.descriptor.digest === ref).map((r) => r.reference)
-    if (removed.length === 0) throw new NotFoundError(`${reference}: no reference to it in the store ${store.dir}`, reference)
-    for (const r of removed) await store.untag(r)
+    const refs = (await store.list()).filter((r) => r.descriptor.digest === ref)
+    if (refs.length === 0) throw new NotFoundError(`${reference}: no reference to it in the store ${store.dir}`, reference)
+    removed = refs.map((r) => r.reference)
+    root = refs[0]!.descriptor
   } else {
-    digest = (await store.untag(ref)).digest
+    root = await store.resolve(ref)
     removed = [ref]
   }
-  const gc: GcResult = await store.gc()
-  return {removed, digest, blobsRemoved: gc.removed.length, bytesFreed: gc.bytesFreed}
+  const own = await graphOf(store, root)
+  for (const r of removed) await store.untag(r)
+  const reachable = new Set<string>()
+  for (const {descriptor} of await store.list()) for (const d of await graphOf(store, descriptor)) reachable.add(d.digest)
+  let blobsRemoved = 0
+  let bytesFreed = 0
+  for (const d of own) {
+    if (reachable.has(d.digest) || !(await store.exists(d))) continue
+    await store.delete(d)
+    blobsRemoved++
+    bytesFreed += d.size
+  }
+  const gc: GcResult = await store.gc({graceMs: GC_GRACE_MS})
+  return {removed, digest: root.digest, blobsRemoved: blobsRemoved + gc.removed.length, bytesFreed: bytesFreed + gc.bytesFreed}
+}
+
+/** A manifest (or index) and everything under it that the store holds. */
+async function graphOf(store: OciLayoutStore, root: Descriptor): Promise<Descriptor[]> {
+  const out: Descriptor[] = []
+  const seen = new Set<string>()
+  const walk = async (d: Descriptor): Promise<void> => {
+    if (seen.has(d.digest)) return
+    seen.add(d.digest)
+    out.push(d)
+    if (!isManifest(d.mediaType)) return
+    let m: ManifestLike
+    try {
+      m = parseManifest(await store.fetchBytes(d), d.digest)
+    } catch (err) {
+      if (err instanceof NotFoundError) return
+      throw err
+    }
+    for (const child of successors(m)) await walk(child)
+  }
+  await walk(root)
+  return out
 }

@@ -3,7 +3,7 @@
 // index.json names the manifest by its bare tag, which is what those tools look up. Written to a
 // temp path beside the output and renamed, so a failed export leaves nothing behind.
 import {createReadStream, createWriteStream} from 'node:fs'
-import {mkdtemp, readdir, rename, rm, stat} from 'node:fs/promises'
+import {mkdir, mkdtemp, readdir, rename, rm, stat} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
 import {pipeline} from 'node:stream/promises'
 import tar from 'tar-stream'
@@ -51,6 +51,7 @@ export async function exportKit(store: OciLayoutStore, reference: string, output
     return {reference: art.reference, digest: art.descriptor.digest, output: out, format, tag}
   }
   if (existing?.isDirectory()) throw new ExportError(output, 'is a directory')
+  await mkdir(dirname(out), {recursive: true})
   const temp = await mkdtemp(join(dirname(out), `.${basename(out)}.tmp-`))
   try {
     const layoutDir = join(temp, 'layout')

@@ -184,6 +184,19 @@ describe('kit-compiler: buildKit', () => {
     await assert.rejects(inspectKit(store, 'nope'), /nope:latest: no such reference/)
   })
 
+  it('kit rm keeps blobs another kit still uses (two behaviour-only mixins share the empty layer)', async () => {
+    const a = await buildKit(makeKit(mixin('', 'only-a')), {store})
+    const b = await buildKit(makeKit(mixin('', 'only-b')), {store})
+    assert.equal(a.layer.digest, b.layer.digest)
+    const removed = await removeFromStore(store, 'only-a')
+    assert.equal(removed.blobsRemoved, 2, 'manifest and config, not the shared layer')
+    assert.ok(existsSync(store.blobPath(a.layer.digest)))
+    assert.equal((await inspectKit(store, 'only-b')).files.length, 0)
+    const byDigest = await removeFromStore(store, b.digest)
+    assert.deepEqual(byDigest.removed, ['only-b:latest'])
+    assert.equal(existsSync(store.blobPath(a.layer.digest)), false)
+  })
+
   it('builds every sample kit', async function () {
     if (!existsSync(sampleKitsDir)) this.skip()
     const kits = readdirSync(sampleKitsDir, {withFileTypes: true}).filter((d) => d.isDirectory() && existsSync(join(sampleKitsDir, d.name, 'spec.yaml')))
