@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Build benchmark: `kit build` against a shell baseline measured in the same run.
+#
+#   baseline = tar (sorted names, fixed mtime and owner) | gzip -9 | sha256sum   over the kit's files/
+#   kit      = bin/kit build DIR --json  (validate, layer, config, manifest, store; fresh store each run)
+#
+# Kits: every sample-kits/* and a synthetic kit generated here (10,000 text files, 100 MB).
+# Also the CLI's start-up time (`bin/kit --version`) against a bare `node -e 0`.
+# Prints the ratios; the target is kit/baseline <= 1.3 on the synthetic kit.
+#
+# Usage: bench/build/run.sh [--quick]   (--quick: 1,000 files / 10 MB, fewer runs)
+# Needs: hyperfine, node, GNU tar, gzip, sha256sum. Writes only under a temp dir (and bench/out/).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+
+FILES=10000
+BYTES=$((100 * 1024 * 1024))
+RUNS=5
+if [[ "${1:-}" == "--quick" ]]; then FILES=1000; BYTES=$((10 * 1024 * 1024)); RUNS=3; fi
+
+command -v hyperfine >/dev/null || { echo "hyperfine is not installed (scripts/install-deps.sh)"; exit 1; }
+[[ -f dist/kit-compiler/build.js ]] || npx tsc -p .
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/kit-bench-build.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+OUT="$ROOT/bench/out/build"
+mkdir -p "$OUT"
+export KIT_HOME="$TMP/home"
+unset SOURCE_DATE_EPOCH
+
+echo "== generating the synthetic kit ($FILES files, $((BYTES / 1024 / 1024)) MB)"
+mkdir -p "$TMP/synthetic"
+node bench/build/gen-synthetic.mjs "$TMP/synthetic" "$FILES" "$BYTES"
+
+# The baseline for a kit: the same bytes through tar | gzip -9 | sha256sum.
+baseline() {
+  local kit=$1 parts=()
+  [[ -d "$kit/files/home" ]] && parts+=(home)
+  [[ -d "$kit/files/workspace" ]] && parts+=(workspace)
+  if [[ ${#parts[@]} -eq 0 ]]; then
+    echo "tar --sort=name --mtime=@0 --owner=1000 --group=1000 --numeric-owner -cf - -T /dev/null | gzip -9 -n | sha256sum"
+  else
+    echo "tar --sort=name --mtime=@0 --owner=1000 --group=1000 --numeric-owner -C '$kit/files' -cf - ${parts[*]} | gzip -9 -n | sha256sum"
+  fi
+}
+
+# mean (s) of command N in a hyperfine JSON export
+mean() { node -e 'const r=require(process.argv[1]).results;console.log(r[+process.argv[2]].mean.toFixed(4))' "$1" "$2"; }
+ratio() { node -e 'console.log((+process.argv[1] / +process.argv[2]).toFixed(2))' "$1" "$2"; }
+
+declare -a SUMMARY=()
+
+bench_kit() {
+  local label=$1 kit=$2 runs=$3 warmup=$4
+  local json="$OUT/$label.json"
+  echo "== $label"
+  hyperfine --style basic --warmup "$warmup" --runs "$runs" --export-json "$json" \
+    --prepare "rm -rf '$KIT_HOME'" \
+    -n baseline "$(baseline "$kit")" \
+    -n "kit build" "'$ROOT/bin/kit' build '$kit' --tag bench-$label:latest --json"
+  local b k
+  b=$(mean "$json" 0)
+  k=$(mean "$json" 1)
+  SUMMARY+=("$(printf '%-22s baseline %8.3fs   kit build %8.3fs   ratio %sx' "$label" "$b" "$k" "$(ratio "$k" "$b")")")
+}
+
+echo "== start-up"
+hyperfine --style basic --warmup 2 --runs 10 --export-json "$OUT/startup.json" \
+  -n "node -e 0" "node -e 0" \
+  -n "kit --version" "'$ROOT/bin/kit' --version"
+NODE0=$(mean "$OUT/startup.json" 0)
+START=$(mean "$OUT/startup.json" 1)
+
+for kit in sample-kits/*/; do
+  kit=${kit%/}
+  [[ -f "$kit/spec.yaml" || -f "$kit/spec.yml" ]] || continue
+  bench_kit "$(basename "$kit")" "$ROOT/$kit" 10 2
+done
+bench_kit synthetic "$TMP/synthetic" "$RUNS" 1
+
+echo
+echo "== summary (means; ratio = kit / baseline in the same run; target for the synthetic kit: <= 1.3x)"
+printf '%-22s node -e 0 %7.3fs   kit --version %7.3fs   ratio %sx\n' "start-up" "$NODE0" "$START" "$(ratio "$START" "$NODE0")"
+for line in "${SUMMARY[@]}"; do echo "$line"; done
+echo "(sample kits are tiny: their kit build time is mostly the CLI's start-up, $START s)"
+echo "JSON: $OUT"
