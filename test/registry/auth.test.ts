@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import {execFile} from 'node:child_process'
 import {chmod, mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
+import http from 'node:http'
+import type {AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
@@ -18,6 +20,7 @@ import {
   ping,
   RemoteRepository,
 } from '../../registry-client/index.js'
+import {startFaultProxy} from '../support/fault-proxy.js'
 import {startRegistry, type TestRegistry} from '../support/registry.js'
 import {pushArtifact} from './helpers.js'
 
@@ -198,6 +201,52 @@ describe('registry-client: bearer token auth (distribution auth.token + a test t
       assert.match(err.message, /run kit login/)
       return true
     })
+  })
+
+  it('exchanges a docker identity token (OAuth2 refresh token) for access', async () => {
+    clearTokenCache()
+    const dir = await mkdtemp(join(tmpdir(), 'kit-idtoken-'))
+    try {
+      const config = join(dir, 'config.json')
+      await writeFile(config, JSON.stringify({auths: {[registry.host]: {auth: '', identitytoken: registry.refreshToken}}}))
+      const src = new MemoryStore()
+      const a = await pushArtifact(src, 'identity')
+      await src.tag(a.manifest, 'v1')
+      const repo = RemoteRepository.open(`${registry.host}/team/identity`, {plainHttp: true, credentials: new DockerConfigCredentials(config, {})})
+      const r = await copy(src, 'v1', repo, '1')
+      assert.equal(r.descriptor.digest, a.manifest.digest)
+    } finally {
+      await rm(dir, {recursive: true, force: true})
+    }
+  })
+
+  it('does not send credentials to another origin a registry redirects to', async () => {
+    clearTokenCache()
+    const src = new MemoryStore()
+    const a = await pushArtifact(src, 'redirected')
+    await src.tag(a.manifest, 'v1')
+    const creds = fixed(registry.username!, registry.password!)
+    await copy(src, 'v1', RemoteRepository.open(`${registry.host}/team/redirect`, {plainHttp: true, credentials: creds}), 'v1')
+    // A "blob store" on another loopback origin, holding the layer, logging what it was sent.
+    const seen: Array<string | undefined> = []
+    const storage = http.createServer((req, res) => {
+      seen.push(req.headers.authorization)
+      res.writeHead(200, {'content-type': 'application/octet-stream'}).end(Buffer.from('layer of redirected'))
+    })
+    await new Promise<void>((r) => storage.listen(0, '127.0.0.1', () => r()))
+    const storagePort = (storage.address() as AddressInfo).port
+    const proxy = await startFaultProxy(`http://${registry.host}`)
+    try {
+      proxy.add({method: 'GET', path: new RegExp(`/blobs/${a.layer.digest}`), action: 'redirect', to: (p) => `http://127.0.0.1:${storagePort}${p}`})
+      const back = new MemoryStore()
+      await copy(RemoteRepository.open(`${proxy.host}/team/redirect`, {plainHttp: true, credentials: creds}), 'v1', back, 'v1')
+      assert.deepEqual(back.get(a.layer.digest), Buffer.from('layer of redirected'))
+      assert.deepEqual(seen, [undefined])
+      assert.ok(proxy.log.some((l) => l.startsWith('GET') && l.includes(a.layer.digest)))
+    } finally {
+      await proxy.stop()
+      await new Promise<void>((r) => storage.close(() => r()))
+    }
   })
 
   it('logs in by fetching a token with the credentials', async () => {

@@ -6,6 +6,7 @@
 //   truncate         forward with Content-Length halved and half the body (a clean short body)
 //   corrupt          forward, flipping one byte of the body (same length: a wrong digest)
 //   drop-request     cut the connection after half the request body has arrived (uploads)
+//   redirect         answer 307 with Location: to(path) (a blob store on another origin)
 import http from 'node:http'
 import type net from 'node:net'
 
@@ -16,6 +17,7 @@ export type FaultAction =
   | {action: 'truncate'}
   | {action: 'corrupt'}
   | {action: 'drop-request'}
+  | {action: 'redirect'; to: (path: string) => string}
 
 export type FaultRule = FaultAction & {
   method?: string
@@ -60,6 +62,11 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     if (rule?.action === 'status') {
       req.resume()
       res.writeHead(rule.status, {'content-length': '0', ...(rule.headers ?? {})}).end()
+      return
+    }
+    if (rule?.action === 'redirect') {
+      req.resume()
+      res.writeHead(307, {location: rule.to(req.url ?? '/'), 'content-length': '0'}).end()
       return
     }
     if (rule?.action === 'reset') {

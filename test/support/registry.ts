@@ -40,6 +40,8 @@ export interface TestRegistry {
   password?: string
   /** Token server URL (auth: 'token'). */
   tokenRealm?: string
+  /** An OAuth2 refresh token the token server accepts for `username` (docker's identitytoken). */
+  refreshToken?: string
   /** Requests the token server answered (scopes asked for). */
   tokenRequests: Array<{scope: string[]; user?: string}>
   stop(): Promise<void>
@@ -109,6 +111,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
   if (auth !== 'none') {
     registry.username = 'kit-test'
     registry.password = randomBytes(12).toString('hex')
+    registry.refreshToken = randomBytes(12).toString('hex')
   }
   if (auth === 'htpasswd') {
     const {stdout} = await run('htpasswd', ['-Bbn', registry.username!, registry.password!])
@@ -127,6 +130,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
       issuer,
       username: registry.username!,
       password: registry.password!,
+      refreshToken: registry.refreshToken!,
       anonymousPull: opts.anonymousPull ?? true,
       log: registry.tokenRequests,
     })
@@ -197,20 +201,38 @@ interface TokenServerOptions {
   issuer: string
   username: string
   password: string
+  refreshToken: string
   anonymousPull: boolean
   log: Array<{scope: string[]; user?: string}>
 }
 
-/** A distribution token server: GET /token?service=&scope= with optional Basic auth → an ES256 JWT. */
+/**
+ * A distribution token server: GET /token?service=&scope= with optional Basic auth, or POST /token
+ * with grant_type=refresh_token (OAuth2, docker's identity tokens) → an ES256 JWT.
+ */
 async function startTokenServer(o: TokenServerOptions): Promise<{server: http.Server; realm: string}> {
   const key = createPrivateKey(o.keyPem)
   const server = http.createServer((req, res) => {
+    let body = ''
+    req.on('data', (d: Buffer) => (body += d.toString()))
+    req.on('end', () => answer(req, res, body))
+  })
+  const answer = (req: http.IncomingMessage, res: http.ServerResponse, body: string) => {
     const url = new URL(req.url ?? '/', 'http://token')
     if (url.pathname !== '/token') {
       res.writeHead(404).end()
       return
     }
     let user: string | undefined
+    if (req.method === 'POST') {
+      const form = new URLSearchParams(body)
+      if (form.get('grant_type') !== 'refresh_token' || form.get('refresh_token') !== o.refreshToken) {
+        res.writeHead(401, {'content-type': 'application/json'}).end(JSON.stringify({details: 'bad refresh token'}))
+        return
+      }
+      user = o.username
+      for (const s of (form.get('scope') ?? '').split(' ')) if (s) url.searchParams.append('scope', s)
+    }
     const authz = req.headers.authorization
     if (authz?.startsWith('Basic ')) {
       const [u, ...p] = Buffer.from(authz.slice(6), 'base64').toString().split(':')
@@ -236,7 +258,7 @@ async function startTokenServer(o: TokenServerOptions): Promise<{server: http.Se
     const signature = sign('sha256', Buffer.from(input), {key, dsaEncoding: 'ieee-p1363'})
     const token = `${input}.${b64url(signature)}`
     res.writeHead(200, {'content-type': 'application/json'}).end(JSON.stringify({token, access_token: token, expires_in: 300}))
-  })
+  }
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
   const port = (server.address() as net.AddressInfo).port
   return {server, realm: `http://127.0.0.1:${port}/token`}
