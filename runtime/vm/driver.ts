@@ -52,6 +52,8 @@ export interface VmResult {
   bootMs: number
   /** Guest uptime (s) when the command started. */
   guestUptimeAtStart?: number
+  /** Before the VM process starts: kernel, initramfs and root image (cached after the first run) (ms). */
+  prepMs: number
   /** Whole run, VM start to VM exit (ms). */
   durationMs: number
   /** Collected output when RunOptions.stdout/stderr were not given. */

@@ -245,6 +245,7 @@ export class QemuDriver implements VmDriver {
 
   private async runWith(spec: VmSpec, options: RunOptions, accel: Accel, probeMs?: number): Promise<VmResult> {
     const env = options.env ?? process.env
+    const tPrep = Date.now()
     const qemu = qemuBinary(env)
     if (!qemu) throw new VmError('QEMU_MISSING', 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)')
     refuseWorkspace(spec.workspace)
@@ -424,6 +425,7 @@ export class QemuDriver implements VmDriver {
       return {
         exitCode: Number(exitLine.split(' ')[1]),
         bootMs,
+        prepMs: t0 - tPrep,
         guestUptimeAtStart,
         durationMs,
         stdout: Buffer.concat(stdoutChunks),
