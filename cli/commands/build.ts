@@ -31,7 +31,10 @@ export default class Build extends KitCommand {
       result = await buildKit(args.dir, {store, tag: flags.tag})
     } catch (err) {
       if (err instanceof KitValidationError && !this.jsonEnabled()) {
-        for (const d of err.diagnostics.slice(1)) process.stderr.write(formatDiagnostic(d) + '\n')
+        // Every diagnostic on its own line (as `kit validate` prints them), then the one-line summary.
+        for (const d of err.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n')
+        const errors = err.diagnostics.filter((d) => d.severity === 'error').length
+        throw Object.assign(new Error(`${args.dir}: invalid kit (${errors} error${errors === 1 ? '' : 's'}), nothing built`), {code: err.code})
       }
       throw err
     }
