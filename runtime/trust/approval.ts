@@ -3,6 +3,7 @@
 // than the recorded one (a new allow, a removed deny, a new credential or inject domain, a new
 // install command...), stops with the list instead of writing. `--approve` records the new surface
 // with what was approved. A narrower or equal surface passes.
+import {createInterface} from 'node:readline/promises'
 import {NotAKitError} from '../../kit-compiler/artifact.js'
 import {artifactSurface} from '../../kit-compiler/trust/artifact-surface.js'
 import {parseSurface, type PermissionSurface, surfaceWidening, type Widening} from '../../kit-compiler/trust/surface.js'
@@ -32,6 +33,8 @@ export interface Approval {
 
 export interface SurfaceEntryOptions {
   approve: boolean
+  /** Asked when a widening is found and `approve` is false (an interactive yes); default: refuse. */
+  confirm?: (pending: ApprovalRequiredError) => Promise<boolean>
   /** The surface of a resolved `repo@sha256:...`; default: read from its registry. */
   surfaceOf: (resolved: string) => Promise<PermissionSurface | undefined>
 }
@@ -46,7 +49,10 @@ export function surfaceEntry(opts: SurfaceEntryOptions): (reference: string, fre
     if (previous?.surface !== undefined) {
       const widening = surfaceWidening(parseSurface(previous.surface, `lockfile entry ${reference}`), surface)
       if (widening.length > 0) {
-        if (!opts.approve) throw new ApprovalRequiredError(reference, previous.resolved, fresh.resolved, widening)
+        if (!opts.approve) {
+          const pending = new ApprovalRequiredError(reference, previous.resolved, fresh.resolved, widening)
+          if (!opts.confirm || !(await opts.confirm(pending))) throw pending
+        }
         const approval: Approval = {from: previous.resolved, widened: widening.map((w) => w.message)}
         entry.approval = approval
       }
@@ -75,12 +81,32 @@ export interface LockWithApprovalOptions extends ResolveOptions {
   frozen?: boolean
   lockfile?: string
   approve?: boolean
+  confirm?: (pending: ApprovalRequiredError) => Promise<boolean>
 }
 
 /** `kit lock [--update] [--approve]`: the registry lock with permission surfaces and approvals. */
 export async function lockWithApproval(kitsFile: string, opts: LockWithApprovalOptions = {}): Promise<LockResult> {
   return lockFromRegistry(kitsFile, {
     ...opts,
-    entry: surfaceEntry({approve: opts.approve === true, surfaceOf: registrySurface(opts)}),
+    entry: surfaceEntry({approve: opts.approve === true, confirm: opts.confirm, surfaceOf: registrySurface(opts)}),
   })
+}
+
+/**
+ * An interactive yes on a terminal: prints what widens and asks. Undefined when stdin or stderr is
+ * not a terminal (CI, pipes, --json), so that the refusal stands and only --approve records it.
+ */
+export function terminalConfirm(json: boolean): ((pending: ApprovalRequiredError) => Promise<boolean>) | undefined {
+  if (json || !process.stdin.isTTY || !process.stderr.isTTY) return undefined
+  return async (pending) => {
+    process.stderr.write(`${pending.reference}: ${pending.from} → ${pending.to} widens its permissions:\n`)
+    for (const w of pending.widening) process.stderr.write(`  + ${w.message}\n`)
+    const rl = createInterface({input: process.stdin, output: process.stderr})
+    try {
+      const answer = await rl.question('Approve and record it in the lockfile? [y/N] ')
+      return /^y(es)?$/i.test(answer.trim())
+    } finally {
+      rl.close()
+    }
+  }
 }
