@@ -115,7 +115,7 @@ START=()
 for _ in $(seq "$RUNS"); do START+=("$(elapsed $KIT version)"); done
 ST=$(median "${START[@]}")
 
-NOOP=$(KIT_HOME="$TMP/home-push" $KIT push bench:1.0.0 "$HOST/bench/kit-1:1.0.0" --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).bytesUploaded))')
+NOOP=$(KIT_HOME="$TMP/home-push" $KIT push bench:1.0.0 "$HOST/bench/kit-$RUNS:1.0.0" --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).bytesUploaded))')
 
 # ---- peak RSS of a 1 GB pull ------------------------------------------------------------------
 # An OCI image layout with one uncompressed 1 GB layer, put in the registry with skopeo.
