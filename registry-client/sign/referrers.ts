@@ -17,6 +17,9 @@ export const Annotation = {
   Title: 'org.opencontainers.image.title',
 } as const
 
+/** At most this many bundle referrers of one subject are read; the rest are reported, not fetched. */
+export const MAX_BUNDLE_REFERRERS = 64
+
 const EMPTY_CONFIG = Buffer.from('{}')
 const EMPTY_DESCRIPTOR: Descriptor = {mediaType: MediaType.OciEmpty, digest: sha256(EMPTY_CONFIG), size: EMPTY_CONFIG.byteLength}
 
@@ -82,6 +85,10 @@ export async function findBundles(
     if (seen.has(r.digest)) continue
     seen.add(r.digest)
     const reject = (reason: string) => rejected.push({referrer: r.digest, reason})
+    if (seen.size > MAX_BUNDLE_REFERRERS) {
+      reject(`more than ${MAX_BUNDLE_REFERRERS} bundle referrers; not read`)
+      continue
+    }
     if (r.digest === subject.digest) {
       reject('the referrer points at itself')
       continue

@@ -103,7 +103,8 @@ export async function verifyManifest(
   }
   if (verified.length === 0) {
     const what = predicateType === COSIGN_SIGN_PREDICATE ? 'signature' : `${predicateType} attestation`
-    const reasons = rejected.map((r) => `referrer ${short(r.referrer)}: ${r.reason}`)
+    const reasons = rejected.slice(0, 5).map((r) => `referrer ${short(r.referrer)}: ${r.reason}`)
+    if (rejected.length > 5) reasons.push(`and ${rejected.length - 5} more`)
     const reason = reasons.length === 0 ? `no ${what} is attached` : `no valid ${what} by a trusted key (${reasons.join('; ')})`
     throw new SignatureVerificationError(opts.reference, subject.digest, reason)
   }

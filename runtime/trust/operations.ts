@@ -7,7 +7,8 @@ import {isDigest, isManifest, type Descriptor} from '../../registry-client/descr
 import {OciLayoutStore} from '../../registry-client/layout-store.js'
 import {parseManifest, successors} from '../../registry-client/manifest.js'
 import {parseReference} from '../../registry-client/reference.js'
-import {RemoteRepository, type RemoteOptions} from '../../registry-client/remote.js'
+import {resolveRemote} from '../../registry-client/pull.js'
+import type {RemoteOptions} from '../../registry-client/remote.js'
 import type {TrustedKey} from '../../registry-client/sign/bundle.js'
 import {generateKeyPair, keyId, readPrivateKey, readPublicKey, writeKeyPair} from '../../registry-client/sign/keys.js'
 import {COSIGN_SIGN_PREDICATE, SLSA_PROVENANCE_PREDICATE} from '../../registry-client/sign/statement.js'
@@ -59,9 +60,9 @@ export async function openSubject(reference: string, opts: TargetOptions = {}): 
     }
   }
   if (remote) {
-    const repo = new RemoteRepository(remote, opts)
-    const descriptor = await repo.resolve(remote.digest ?? remote.tag ?? 'latest')
-    return {target: repo, reference, name: remote.name, descriptor, where: 'registry'}
+    // Tags, digests and semver ranges (`@^1.2`) resolve as `kit pull` resolves them.
+    const r = await resolveRemote(remote, opts)
+    return {target: r.repository, reference, name: remote.name, descriptor: r.descriptor, where: 'registry'}
   }
   const store = await OciLayoutStore.open(storeDir())
   const ref = storeRef(reference)
