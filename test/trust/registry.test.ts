@@ -7,6 +7,7 @@ import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {promisify} from 'node:util'
 import {buildKit} from '../../kit-compiler/build.js'
+import {copy} from '../../registry-client/copy.js'
 import {type Descriptor, MediaType, sha256} from '../../registry-client/descriptor.js'
 import {OciLayoutStore} from '../../registry-client/layout-store.js'
 import {push} from '../../registry-client/publish.js'
@@ -276,6 +277,31 @@ describe('trust: sign, verify and require signatures against a registry without 
     const noProv = await kit(['verify', gh.reference, '--key', `${keyName}.pub`, '--provenance', '--plain-http'], env)
     assert.equal(noProv.code, 1)
     assert.match(noProv.stderr, /no https:\/\/slsa\.dev\/provenance\/v1 attestation is attached/)
+  })
+
+  it('signatures and provenance travel with registry-to-registry copies and kit export', async () => {
+    const second = await startRegistry()
+    try {
+      const src = new RemoteRepository(parseReference(`${registry.host}/team/gh`), {plainHttp: true})
+      const dst = new RemoteRepository(parseReference(`${second.host}/mirror/gh`), {plainHttp: true})
+      await copy(src, '1.0.0', dst, '1.0.0', {referrers: true})
+      const ok = await kit(['verify', `${second.host}/mirror/gh:1.0.0`, '--key', `${keyName}.pub`, '--plain-http'], env)
+      assert.equal(ok.code, 0, ok.stderr)
+    } finally {
+      await second.stop()
+    }
+    // The local store: pulled with its referrers, exported with them, verified in the export.
+    const home = join(dir, 'export-home')
+    const e2 = {...env, KIT_HOME: home}
+    const pulled = await kit(['pull', gh.reference, '--plain-http'], e2)
+    assert.equal(pulled.code, 0, pulled.stderr)
+    const out = join(dir, 'exported')
+    const exported = await kit(['export', gh.reference, '--output', out], e2)
+    assert.equal(exported.code, 0, exported.stderr)
+    const layout = await OciLayoutStore.open(out)
+    const keys = [{name: 'ci', key: await readPublicKey(`${keyName}.pub`)}]
+    const v = await verifyManifest(layout, gh.descriptor, keys, {reference: out})
+    assert.equal(v.verified.length, 1)
   })
 
   it('kit lock --update stops on a widened permission surface until approved; narrower passes; a hand-edited digest is refused', async () => {
