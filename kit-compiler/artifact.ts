@@ -4,12 +4,14 @@
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+import type {Readable} from 'node:stream'
 import {createGunzip} from 'node:zlib'
 import tar from 'tar-stream'
 import {type Descriptor, isDigest, isManifest, MediaType} from '../registry-client/descriptor.js'
 import {NotFoundError} from '../registry-client/errors.js'
 import type {GcResult, OciLayoutStore} from '../registry-client/layout-store.js'
 import {type ManifestLike, parseManifest, successors} from '../registry-client/manifest.js'
+import type {Fetcher} from '../registry-client/target.js'
 import {KitValidationError, type Diagnostic} from './diagnostics.js'
 import {Annotation, ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, type KitSpec} from './model.js'
 
@@ -97,16 +99,23 @@ export async function readKitArtifact(store: OciLayoutStore, reference: string):
   }
 }
 
-/** The entries of a kit layer (streamed and verified; contents are not kept). */
-export async function listLayerFiles(store: OciLayoutStore, layer: Descriptor): Promise<LayerFile[]> {
+/**
+ * The entries of a tar+gzip stream, in order (tar-stream's extract). Each entry's content must be
+ * read or `resume()`d before the next one comes; errors of the source end the iteration.
+ */
+export function tarGzEntries(source: Readable): tar.Extract {
   const extract = tar.extract()
-  const source = await store.fetch(layer)
   const gunzip = createGunzip()
   source.on('error', (err) => gunzip.destroy(err))
   gunzip.on('error', (err) => extract.destroy(err))
   source.pipe(gunzip).pipe(extract as unknown as NodeJS.WritableStream)
+  return extract
+}
+
+/** The entries of a kit layer in any store or registry (streamed and verified; contents are not kept). */
+export async function listLayerFiles(target: Fetcher, layer: Descriptor): Promise<LayerFile[]> {
   const files: LayerFile[] = []
-  for await (const entry of extract) {
+  for await (const entry of tarGzEntries(await target.fetch(layer))) {
     const h = entry.header
     files.push({path: h.name.replace(/\/$/, ''), type: h.type ?? 'file', mode: h.mode ?? 0, size: h.size ?? 0})
     entry.resume()

@@ -1,8 +1,7 @@
 // Helpers for the build tests: reading a layer back with tar-stream, snapshotting a store.
 import {createReadStream, readdirSync, readFileSync, statSync} from 'node:fs'
 import {join, relative} from 'node:path'
-import {createGunzip} from 'node:zlib'
-import tar from 'tar-stream'
+import {tarGzEntries} from '../../kit-compiler/artifact.js'
 
 export interface ReadEntry {
   name: string
@@ -19,14 +18,8 @@ export interface ReadEntry {
 
 /** Every entry of a tar.gz file, in order, with the content of files. */
 export async function readLayer(path: string): Promise<ReadEntry[]> {
-  const extract = tar.extract()
-  const gunzip = createGunzip()
-  const src = createReadStream(path)
-  src.on('error', (e) => gunzip.destroy(e))
-  gunzip.on('error', (e) => extract.destroy(e))
-  src.pipe(gunzip).pipe(extract as unknown as NodeJS.WritableStream)
   const out: ReadEntry[] = []
-  for await (const entry of extract) {
+  for await (const entry of tarGzEntries(createReadStream(path))) {
     const h = entry.header
     const chunks: Buffer[] = []
     for await (const c of entry) chunks.push(c as Buffer)
