@@ -50,11 +50,16 @@ export async function enforceSignaturePolicy(
   const p = policy ?? (await loadSignaturePolicy())
   if (!p.requireSignature) return undefined
   if (p.trustedSigners.length === 0) throw new SignaturePolicyError(reference, subject.digest, `${TRUSTED_SIGNERS.key} is empty, so no signature can be trusted`)
-  const keys = await trustedKeys(p.trustedSigners)
+  const now = Date.now()
+  const expired = p.trustedSigners.filter((s) => s.expires !== undefined && Date.parse(s.expires) <= now)
+  const current = p.trustedSigners.filter((s) => !expired.includes(s))
+  const expiredNote = expired.map((s) => `${s.name ?? s.key ?? 'a key'} expired ${s.expires}`).join(', ')
+  if (current.length === 0) throw new SignaturePolicyError(reference, subject.digest, `every key in ${TRUSTED_SIGNERS.key} has expired (${expiredNote})`)
+  const keys = await trustedKeys(current)
   try {
     return await verifyManifest(target, subject, keys, {reference, subjectBytes})
   } catch (err) {
-    if (err instanceof SignatureVerificationError) throw new SignaturePolicyError(reference, subject.digest, err.reason)
+    if (err instanceof SignatureVerificationError) throw new SignaturePolicyError(reference, subject.digest, err.reason + (expired.length ? `; not trusted any more: ${expiredNote}` : ''))
     throw err
   }
 }

@@ -2,7 +2,8 @@
 // from a trusted signer) and kit.trustedSigners (the public keys that count), e.g.
 //   kit config set kit.requireSignature true
 //   kit config set kit.trustedSigners '[{"key": "/etc/kit/ci-signing.pub"}]'
-// An entry is {"key": PATH} (a PEM file), {"keyData": PEM} or a bare PATH string; "name" is optional.
+// An entry is {"key": PATH} (a PEM file), {"keyData": PEM} or a bare PATH string; "name" and
+// "expires" (RFC 3339; the key is refused after it) are optional.
 import {ConfigError, defineSetting, getSetting, parseBoolean, parseJson, validateBoolean} from '../config.js'
 
 export interface TrustedSigner {
@@ -11,6 +12,8 @@ export interface TrustedSigner {
   key?: string
   /** The PEM itself. */
   keyData?: string
+  /** RFC 3339: the key is not trusted after this time (a rotated or retired key). */
+  expires?: string
 }
 
 export function validateSigners(value: unknown): TrustedSigner[] {
@@ -23,7 +26,10 @@ export function validateSigners(value: unknown): TrustedSigner[] {
     const hasData = typeof o.keyData === 'string' && o.keyData !== ''
     if (hasKey === hasData) throw new ConfigError('INVALID_SETTING', `entry ${i}: give exactly one of "key" (a file) or "keyData" (a PEM)`)
     if (o.name !== undefined && typeof o.name !== 'string') throw new ConfigError('INVALID_SETTING', `entry ${i}: "name" must be a string`)
-    return {...(o.name ? {name: o.name} : {}), ...(hasKey ? {key: o.key} : {keyData: o.keyData})}
+    if (o.expires !== undefined && (typeof o.expires !== 'string' || Number.isNaN(Date.parse(o.expires)))) {
+      throw new ConfigError('INVALID_SETTING', `entry ${i}: "expires" must be an RFC 3339 time`)
+    }
+    return {...(o.name ? {name: o.name} : {}), ...(hasKey ? {key: o.key} : {keyData: o.keyData}), ...(o.expires ? {expires: o.expires} : {})}
   })
 }
 

@@ -170,6 +170,11 @@ describe('trust: sign, verify and require signatures against a registry without 
       enforceLaunchPolicy(consumer, [{input: 'unsigned', source: 'store', digest: pushed.digest}], policy),
       new RegExp(`refusing unsigned \\(${pushed.digest}\\): no signature is attached`),
     )
+    // An expired key is not trusted any more.
+    const expired = {requireSignature: true, trustedSigners: [{name: 'ci-2025', key: `${keyName}.pub`, expires: '2025-01-01T00:00:00Z'}]}
+    await assert.rejects(pullWithPolicy(gh.reference, consumer, {plainHttp: true, policy: expired}), /every key in kit\.trustedSigners has expired \(ci-2025 expired 2025-01-01T00:00:00Z\)/)
+    const rotated = {requireSignature: true, trustedSigners: [...expired.trustedSigners, {key: `${otherKey}.pub`}]}
+    await assert.rejects(pullWithPolicy(gh.reference, consumer, {plainHttp: true, policy: rotated}), /not trusted.*; not trusted any more: ci-2025 expired/)
     // An empty trusted signers list is a refusal, not a pass.
     await assert.rejects(pullWithPolicy(gh.reference, consumer, {plainHttp: true, policy: {requireSignature: true, trustedSigners: []}}), /kit\.trustedSigners is empty/)
   })
