@@ -67,6 +67,14 @@ export function comparePaths(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
 }
 
+/** Entries sorted by path in byte order (each path encoded once, not once per comparison). */
+export function sortByPath<T extends {path: string}>(entries: readonly T[]): T[] {
+  return entries
+    .map((e) => ({key: Buffer.from(e.path, 'utf8'), e}))
+    .sort((a, b) => Buffer.compare(a.key, b.key))
+    .map(({e}) => e)
+}
+
 class Scanner {
   readonly diagnostics: Diagnostic[] = []
   private readonly entries: KitFileEntry[] = []
@@ -83,7 +91,7 @@ class Scanner {
   }
 
   sortedEntries(): KitFileEntry[] {
-    return this.entries.sort((a, b) => comparePaths(a.path, b.path))
+    return sortByPath(this.entries)
   }
 
   private error(rel: string, code: string, message: string): void {

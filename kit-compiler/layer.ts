@@ -13,7 +13,7 @@ import {pipeline} from 'node:stream/promises'
 import tar from 'tar-stream'
 import {KitValidationError} from './diagnostics.js'
 import {ParallelGzip} from './parallel-gzip.js'
-import {binaryMessage, comparePaths, TextChecker, type KitFileEntry} from './files.js'
+import {binaryMessage, sortByPath, TextChecker, type KitFileEntry} from './files.js'
 
 export const LAYER_UID = 1000
 export const LAYER_GID = 1000
@@ -45,7 +45,7 @@ export interface LayerOptions {
  * On any error the file is removed and the error rethrown.
  */
 export async function writeLayer(entries: KitFileEntry[], outPath: string, opts: LayerOptions = {}): Promise<LayerResult> {
-  const sorted = [...entries].sort((a, b) => comparePaths(a.path, b.path))
+  const sorted = sortByPath(entries)
   const pack = tar.pack()
   const tarHash = new HashCounter()
   const gzHash = new HashCounter()
