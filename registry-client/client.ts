@@ -48,6 +48,8 @@ export class RegistryClient {
   private base: Promise<URL> | undefined
   readonly auth: Authenticator
   readonly policy: RetryPolicy
+  /** Set once the registry refused a monolithic blob upload: later uploads go in chunks. */
+  monolithicRefused = false
 
   constructor(
     /** host[:port] of the API. */

@@ -15,7 +15,7 @@ import {HttpStatusError, NetworkError, NotFoundError, SizeMismatchError} from '.
 import {discard, header, type HttpResponse, readBody} from './http.js'
 import {manifestMediaType, parseManifest, referrerDescriptor} from './manifest.js'
 import {parseReference, type Reference} from './reference.js'
-import {backoffMs, isRetryableNetworkError, sleep} from './retry.js'
+import {backoffMs, isRetryableNetworkError, markRetryable, sleep} from './retry.js'
 import type {Deleter, Mounter, ReferencePusher, ReferrerLister, TagLister, Target} from './target.js'
 import {fromBytes, MAX_METADATA_BYTES, readAll, VerifyStream, verifyBytes} from './verify.js'
 
@@ -249,13 +249,14 @@ export class RemoteRepository implements Target, TagLister, ReferrerLister, Dele
     if (content instanceof Uint8Array) {
       const bytes = Buffer.from(content.buffer, content.byteOffset, content.byteLength)
       verifyBytes(bytes, expected)
-      if (expected.size <= threshold) {
+      if (expected.size <= threshold && !this.client.monolithicRefused) {
         try {
           await this.finishUpload(location, expected, bytes, reference)
           return
         } catch (err) {
-          if (!(err instanceof HttpStatusError) || err.status < 400 || err.status >= 500 || err.status === 401 || err.status === 403) throw err
+          if (!refusesMonolithic(err)) throw err
           // A registry that refuses monolithic uploads: start again in chunks.
+          this.client.monolithicRefused = true
           await this.chunkedUpload(await this.startUpload(reference), expected, fromBytes(bytes), reference)
           return
         }
@@ -265,8 +266,18 @@ export class RemoteRepository implements Target, TagLister, ReferrerLister, Dele
     }
     const verified = content.pipe(new VerifyStream(expected))
     content.on('error', (err) => verified.destroy(err))
-    if (expected.size <= threshold) await this.finishUpload(location, expected, verified, reference)
-    else await this.chunkedUpload(location, expected, verified, reference)
+    if (expected.size > threshold || this.client.monolithicRefused) {
+      await this.chunkedUpload(location, expected, verified, reference)
+      return
+    }
+    try {
+      await this.finishUpload(location, expected, verified, reference)
+    } catch (err) {
+      if (!refusesMonolithic(err)) throw err
+      // The stream is spent: remember to upload in chunks here, and let copy() start over.
+      this.client.monolithicRefused = true
+      throw markRetryable(err as Error)
+    }
   }
 
   private async startUpload(reference: string, query = ''): Promise<URL> {
@@ -451,6 +462,11 @@ export class RemoteRepository implements Target, TagLister, ReferrerLister, Dele
     discard(res)
     if (res.status === 404) throw new NotFoundError(`${reference}: not found`, reference)
   }
+}
+
+/** A monolithic PUT refused for its shape (not for auth or a bad digest): worth trying in chunks. */
+function refusesMonolithic(err: unknown): boolean {
+  return err instanceof HttpStatusError && [400, 405, 411, 413, 416].includes(err.status) && !/DIGEST_INVALID|SIZE_INVALID/.test(err.message)
 }
 
 /** The tag-schema fallback tag for a subject: "sha256-<hex>". */

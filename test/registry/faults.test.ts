@@ -156,6 +156,24 @@ describe('registry-client: faults between us and the registry', function () {
     assert.deepEqual(check.get(fresh.layer.digest), fresh.layerBytes)
   })
 
+  it('falls back to chunked uploads when a registry refuses a monolithic one', async () => {
+    const src = new MemoryStore()
+    const fresh = await bigArtifact(src, 'no-monolithic')
+    // A proxy of its own: the client remembers per registry that monolithic uploads are refused.
+    const own = await startFaultProxy(registry.url)
+    try {
+      own.add({method: 'PUT', path: /\/blobs\/uploads\/.*digest=/, action: 'status', status: 413})
+      const dst = RemoteRepository.open(`${own.host}/faults/nomono`, {plainHttp: true, retry: fast, chunkSize: 1024 * 1024})
+      await copy(src, 'v1', dst, 'v1', {retry: fast})
+      assert.equal(own.rules[0].fired, 1)
+      assert.ok(own.log.some((l) => l.startsWith('PATCH')))
+      assert.equal(await dst.exists(fresh.layer), true)
+      assert.equal(await dst.exists(fresh.config), true)
+    } finally {
+      await own.stop()
+    }
+  })
+
   it('re-sends a chunk the registry failed with 500', async () => {
     const src = new MemoryStore()
     const fresh = await bigArtifact(src, 'chunks')
