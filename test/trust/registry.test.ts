@@ -284,6 +284,21 @@ describe('trust: sign, verify and require signatures against a registry without 
     assert.match(noProv.stderr, /no https:\/\/slsa\.dev\/provenance\/v1 attestation is attached/)
   })
 
+  it('signs in the local store; kit push carries the signature to the registry', async () => {
+    const src = await kitDir(dir, 'localsig', '1.0.0')
+    const built = await kit(['build', src, '--json'], env)
+    assert.equal(built.code, 0, built.stderr)
+    const signed = await kit(['sign', 'localsig:1.0.0', '--key', `${keyName}.key`, '--json'], {...env, KIT_KEY_PASSWORD: PASSWORD})
+    assert.equal(signed.code, 0, signed.stderr)
+    assert.equal(signed.json.digest, built.json.digest)
+    const local = await kit(['verify', 'localsig:1.0.0', '--key', `${keyName}.pub`], env)
+    assert.equal(local.code, 0, local.stderr)
+    const pushed = await kit(['push', 'localsig:1.0.0', `${registry.host}/team/localsig:1.0.0`, '--plain-http', '--json'], env)
+    assert.equal(pushed.code, 0, pushed.stderr)
+    const remote = await kit(['verify', `${registry.host}/team/localsig:1.0.0`, '--key', `${keyName}.pub`, '--plain-http'], env)
+    assert.equal(remote.code, 0, remote.stderr)
+  })
+
   it('signatures and provenance travel with registry-to-registry copies and kit export', async () => {
     const second = await startRegistry()
     try {

@@ -69,3 +69,12 @@ describe('trust: permission surface', () => {
     assert.equal(surfaceWidening(l7, any).length, 1)
   })
 })
+
+describe('trust: provenance helpers', () => {
+  it('never records credentials of a git remote', async () => {
+    const {withoutCredentials} = await import('../../kit-compiler/trust/provenance.js')
+    assert.equal(withoutCredentials('https://ci:ghp_secret@github.com/org/kits.git'), 'https://github.com/org/kits.git')
+    assert.equal(withoutCredentials('git@github.com:org/kits.git'), 'git@github.com:org/kits.git')
+    assert.equal(withoutCredentials('not a url with token abc'), undefined)
+  })
+})
