@@ -8,7 +8,7 @@ import {NotFoundError} from './errors.js'
 import {type PlatformSpec, parseManifest, selectPlatform, successors} from './manifest.js'
 import type {Mounter, ProgressEvent, ReadOnlyTarget, ReferencePusher, ReferrerLister, Target} from './target.js'
 import {backoffMs, DEFAULT_RETRY_POLICY, isMarkedRetryable, type RetryPolicy, sleep} from './retry.js'
-import {readAll} from './verify.js'
+import {markVerified, readAll} from './verify.js'
 
 export interface CopyOptions {
   /** Blobs transferred at once (default 4). */
@@ -142,8 +142,8 @@ class Copier {
       this.opts.onProgress?.({type: 'start', descriptor: desc})
       const policy = {...DEFAULT_RETRY_POLICY, ...(this.opts.retry ?? {})}
       for (let attempt = 0; ; attempt++) {
-        const counter = new Counter(desc, this.opts.onProgress)
         const source = await this.src.fetch(desc)
+        const counter = markVerified(new Counter(desc, this.opts.onProgress), source)
         source.on('error', (err) => counter.destroy(err))
         try {
           await this.dst.push(desc, source.pipe(counter))

@@ -25,7 +25,7 @@ import {atomicWrite} from './atomic.js'
 import {withLock} from './lock.js'
 import {manifestMediaType, parseManifest, referrerDescriptor, successors} from './manifest.js'
 import type {Deleter, ReferenceLister, ReferrerLister, TagLister, Target} from './target.js'
-import {MAX_METADATA_BYTES, readAll, VerifyStream, verifyBytes, verifying} from './verify.js'
+import {alreadyVerified, MAX_METADATA_BYTES, readAll, VerifyStream, verifyBytes, verifying} from './verify.js'
 
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name'
 const LAYOUT_FILE = 'oci-layout'
@@ -158,7 +158,10 @@ export class OciLayoutStore implements Target, TagLister, ReferrerLister, Delete
           await fh.close()
         }
       } else {
-        await pipeline(content, new VerifyStream(expected), createWriteStream(tmp, {flags: 'wx', mode: 0o644}))
+        const out = createWriteStream(tmp, {flags: 'wx', mode: 0o644})
+        // Content already verified on its way here (a fetch from another store) is not hashed twice.
+        if (alreadyVerified(content, expected)) await pipeline(content, out)
+        else await pipeline(content, new VerifyStream(expected), out)
         const fh = await open(tmp, 'r+')
         try {
           await fh.sync()

@@ -17,7 +17,7 @@ import {manifestMediaType, parseManifest, referrerDescriptor} from './manifest.j
 import {parseReference, type Reference} from './reference.js'
 import {backoffMs, isRetryableNetworkError, markRetryable, sleep} from './retry.js'
 import type {Deleter, Mounter, ReferencePusher, ReferrerLister, TagLister, Target} from './target.js'
-import {fromBytes, MAX_METADATA_BYTES, readAll, VerifyStream, verifyBytes} from './verify.js'
+import {alreadyVerified, fromBytes, MAX_METADATA_BYTES, readAll, VerifyStream, verifyBytes} from './verify.js'
 
 export interface RemoteOptions extends ClientOptions {
   /** Blobs larger than this are uploaded in PATCH chunks (default 512 MiB). */
@@ -264,8 +264,11 @@ export class RemoteRepository implements Target, TagLister, ReferrerLister, Dele
       await this.chunkedUpload(location, expected, fromBytes(bytes), reference)
       return
     }
-    const verified = content.pipe(new VerifyStream(expected))
-    content.on('error', (err) => verified.destroy(err))
+    let verified: Readable = content
+    if (!alreadyVerified(content, expected)) {
+      verified = content.pipe(new VerifyStream(expected))
+      content.on('error', (err) => verified.destroy(err))
+    }
     if (expected.size > threshold || this.client.monolithicRefused) {
       await this.chunkedUpload(location, expected, verified, reference)
       return

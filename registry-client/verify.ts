@@ -6,13 +6,37 @@ import {Readable, Transform, type TransformCallback} from 'node:stream'
 import type {Descriptor} from './descriptor.js'
 import {DigestMismatchError, SizeMismatchError} from './errors.js'
 
+/**
+ * Marks a stream whose content is already being verified against a descriptor (a VerifyStream, or
+ * a pass-through fed by one): it fails before its end if the bytes are not that descriptor's, so a
+ * consumer need not hash them a second time.
+ */
+export const VERIFIED = Symbol('kit.verified')
+
+type Marked = {[VERIFIED]?: Pick<Descriptor, 'digest' | 'size'>}
+
+/** True when `content` already verifies exactly `desc` (see VERIFIED). */
+export function alreadyVerified(content: unknown, desc: Pick<Descriptor, 'digest' | 'size'>): boolean {
+  const v = (content as Marked | null)?.[VERIFIED]
+  return v !== undefined && v.digest === desc.digest && v.size === desc.size
+}
+
+/** Marks `stream` as carrying the verified content of `from` (a pass-through fed by it). */
+export function markVerified<S extends Readable>(stream: S, from: unknown): S {
+  const v = (from as Marked | null)?.[VERIFIED]
+  if (v) (stream as S & Marked)[VERIFIED] = v
+  return stream
+}
+
 /** A pass-through that fails with SizeMismatchError/DigestMismatchError when content is not `desc`. */
 export class VerifyStream extends Transform {
   private readonly hash: Hash = createHash('sha256')
   private seen = 0
+  readonly [VERIFIED]: Pick<Descriptor, 'digest' | 'size'>
   constructor(private readonly desc: Pick<Descriptor, 'digest' | 'size'>) {
     super()
     if (!desc.digest.startsWith('sha256:')) throw new Error(`unsupported digest algorithm in ${desc.digest}`)
+    this[VERIFIED] = {digest: desc.digest, size: desc.size}
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
