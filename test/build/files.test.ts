@@ -154,10 +154,15 @@ describe('kit-compiler: scanKitFiles', () => {
     assert.match(e!.message, /files\/workspace\/pipe is a FIFO/)
   })
 
-  it('a socket is an error naming it', async () => {
+  it('a socket is an error naming it', async function () {
     const dir = makeKit(mixin(), {'files/workspace/.keep': '\n'})
     const server: Server = createServer()
-    await new Promise<void>((res) => server.listen(join(dir, 'files/workspace/sock'), res))
+    // A unix socket path has a length limit (108 bytes); a very long TMPDIR cannot hold one.
+    const listening = await new Promise<boolean>((res) => {
+      server.once('error', () => res(false))
+      server.listen(join(dir, 'files/workspace/sock'), () => res(true))
+    })
+    if (!listening) this.skip()
     try {
       const [e] = errorsOf(await scanKitFiles(dir))
       assert.equal(e!.file, join(dir, 'files/workspace/sock'))
