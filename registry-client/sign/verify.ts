@@ -3,10 +3,11 @@
 // parses, a trusted key verifies it, and the signed statement's subject is exactly that digest
 // (a signature lifted from another manifest fails here), with the wanted predicate type.
 import type {KeyObject} from 'node:crypto'
-import type {Descriptor} from '../descriptor.js'
+import {type Descriptor, sha256} from '../descriptor.js'
 import type {ReadOnlyTarget, ReferrerLister, Target} from '../target.js'
 import {bundleContent, type BundleVerification, parseBundle, signStatement, type TrustedKey, verifyBundle} from './bundle.js'
 import {BundleError, SignatureVerificationError} from './errors.js'
+import {keyId} from './keys.js'
 import {attachBundle, findBundles, type RejectedReferrer} from './referrers.js'
 import {COSIGN_SIGN_PREDICATE, parseStatement, statementCovers, statementDigests, statementFor} from './statement.js'
 
@@ -21,7 +22,7 @@ export interface SignOptions {
 export interface SignResult {
   /** The referrer manifest pushed. */
   referrer: Descriptor
-  /** Digest of the bundle blob. */
+  /** Digest of the bundle blob (the referrer's one layer). */
   bundleDigest: string
   keyId: string
   predicateType: string
@@ -33,9 +34,7 @@ export async function signManifest(target: Target, subject: Descriptor, key: Key
   const statement = statementFor(opts.name, subject.digest, predicateType, opts.predicate ?? {})
   const bundle = signStatement(statement, key)
   const referrer = await attachBundle(target, subject, bundle, {content: 'dsse-envelope', predicateType, created: opts.created})
-  const parsed = parseBundle(bundle, 'bundle')
-  const hint = parsed.verificationMaterial.content.$case === 'publicKey' ? parsed.verificationMaterial.content.publicKey.hint : ''
-  return {referrer, bundleDigest: referrer.digest, keyId: hint, predicateType}
+  return {referrer, bundleDigest: sha256(bundle), keyId: keyId(key), predicateType}
 }
 
 export interface VerifyOptions {

@@ -3,6 +3,10 @@
 // that registry; anything else (or `local`) in the local store. The signature is always over the
 // manifest digest the reference resolves to, never over a tag.
 import type {KeyObject} from 'node:crypto'
+import {mkdtemp, rm} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {buildKit} from '../../kit-compiler/build.js'
 import {isDigest, isManifest, type Descriptor} from '../../registry-client/descriptor.js'
 import {OciLayoutStore} from '../../registry-client/layout-store.js'
 import {parseManifest, successors} from '../../registry-client/manifest.js'
@@ -95,8 +99,36 @@ export async function signReference(reference: string, opts: SignReferenceOption
   return signSubject(subject, key, opts.provenanceFrom)
 }
 
-/** Signs an opened subject (and attaches provenance of `kitDir` when given). */
-export async function signSubject(subject: OpenedSubject, key: KeyObject, kitDir?: string): Promise<SignReferenceResult> {
+/** Thrown when `--provenance DIR` names a directory that does not build to the signed digest. */
+export class ProvenanceMismatchError extends Error {
+  readonly code = 'PROVENANCE_MISMATCH'
+  constructor(
+    readonly dir: string,
+    readonly built: string,
+    readonly signed: string,
+  ) {
+    super(`${dir} builds to ${built}, not the signed ${signed}: provenance would not describe it (same SOURCE_DATE_EPOCH as the build?)`)
+    this.name = 'ProvenanceMismatchError'
+  }
+}
+
+/** Rebuilds `kitDir` into a throw-away store and checks that it is `digest` (builds are reproducible). */
+export async function checkBuildsTo(kitDir: string, digest: string): Promise<void> {
+  const tmp = await mkdtemp(join(tmpdir(), 'kit-provenance-'))
+  try {
+    const built = await buildKit(kitDir, {store: await OciLayoutStore.open(tmp), tempDir: tmp})
+    if (built.digest !== digest) throw new ProvenanceMismatchError(kitDir, built.digest, digest)
+  } finally {
+    await rm(tmp, {recursive: true, force: true})
+  }
+}
+
+/**
+ * Signs an opened subject, and attaches provenance of `kitDir` when given (checked to build to the
+ * subject's digest unless `built` says the caller just built it from there).
+ */
+export async function signSubject(subject: OpenedSubject, key: KeyObject, kitDir?: string, built = false): Promise<SignReferenceResult> {
+  if (kitDir !== undefined && !built) await checkBuildsTo(kitDir, subject.descriptor.digest)
   const sig: SignResult = await signManifest(subject.target, subject.descriptor, key, {name: subject.name, predicateType: COSIGN_SIGN_PREDICATE})
   const out: SignReferenceResult = {reference: subject.reference, digest: subject.descriptor.digest, keyId: keyId(key), signature: {referrer: sig.referrer.digest}}
   if (kitDir !== undefined) {
@@ -115,12 +147,12 @@ export async function signSubject(subject: OpenedSubject, key: KeyObject, kitDir
 export async function signPushed(
   destination: string,
   digest: string,
-  opts: {keyPath: string; passphrase?: string; provenanceFrom?: string} & RemoteOptions,
+  opts: {keyPath: string; passphrase?: string; provenanceFrom?: string; provenanceBuilt?: boolean} & RemoteOptions,
 ): Promise<SignReferenceResult> {
   const key = await readPrivateKey(opts.keyPath, opts.passphrase ?? (await readPassphrase()))
   const ref = parseReference(destination)
   const subject = await openSubject(ref.withDigest(digest).toString(), opts)
-  return signSubject({...subject, reference: destination, name: ref.name}, key, opts.provenanceFrom)
+  return signSubject({...subject, reference: destination, name: ref.name}, key, opts.provenanceFrom, opts.provenanceBuilt)
 }
 
 export interface VerifyReferenceOptions extends TargetOptions {

@@ -278,6 +278,10 @@ describe('trust: sign, verify and require signatures against a registry without 
     const specDep = deps.find((d: {name?: string}) => d.name === 'spec.yaml')
     assert.equal(specDep.digest.sha256, sha256(await readFile(join(src, 'spec.yaml'))).slice(7))
     assert.equal(st.predicate.runDetails.builder.id, 'kit')
+    // Provenance of a directory that does not build to the signed digest is refused.
+    const mismatch = await kit(['sign', gh.reference, '--key', `${keyName}.key`, '--provenance', src, '--plain-http'], {...env, KIT_KEY_PASSWORD: PASSWORD})
+    assert.equal(mismatch.code, 1)
+    assert.match(mismatch.stderr, new RegExp(`builds to ${built.digest}, not the signed ${gh.digest}`))
     // Without provenance attached, --provenance fails.
     const noProv = await kit(['verify', gh.reference, '--key', `${keyName}.pub`, '--provenance', '--plain-http'], env)
     assert.equal(noProv.code, 1)
