@@ -1,6 +1,10 @@
 // Pulls under the signature policy: with kit.requireSignature on, the reference is resolved on its
 // registry, the digest's signature checked there, and only then pulled (pinned to that digest, with
-// its referrers so that launch can check it again offline). Without the setting, a plain pull.
+// its referrers so that launch can check it again offline). Without the setting, a plain pull;
+// a frozen-lockfile pull still checks each kit against the permission surface the lockfile recorded.
+import {NotAKitError} from '../../kit-compiler/artifact.js'
+import {artifactSurface} from '../../kit-compiler/trust/artifact-surface.js'
+import {canonicalJson, parseSurface, surfaceWidening} from '../../kit-compiler/trust/surface.js'
 import type {Descriptor} from '../../registry-client/descriptor.js'
 import {checkEntry, findLocked, LockfileError, readLockfile} from '../../registry-client/lockfile.js'
 import {pull, pullLocked, type PullOptions, type PullResult, resolveRemote} from '../../registry-client/pull.js'
@@ -23,10 +27,13 @@ export async function pullWithPolicy(reference: string | Reference, store: Targe
   return pull(reference, store, {...opts, referrers: true, expectDigest: r.descriptor.digest})
 }
 
-/** `kit pull --frozen-lockfile` with the signature policy applied to every pinned digest. */
+/**
+ * `kit pull --frozen-lockfile` with the signature policy applied to every pinned digest, and each
+ * kit checked against the permission surface the lockfile recorded for it (a digest edited by hand
+ * to another kit is refused even when that kit is signed).
+ */
 export async function pullLockedWithPolicy(lockfilePath: string, reference: string | undefined, store: Target, opts: TrustedPullOptions = {}): Promise<PullResult[]> {
   const policy = opts.policy ?? (await loadSignaturePolicy())
-  if (!policy.requireSignature) return pullLocked(lockfilePath, reference, store, opts)
   const lock = await readLockfile(lockfilePath)
   if (!lock) throw new LockfileError('LOCKFILE_MISSING', `${lockfilePath}: no lockfile (run kit lock first)`)
   let keys = Object.keys(lock.kits).sort()
@@ -41,6 +48,20 @@ export async function pullLockedWithPolicy(lockfilePath: string, reference: stri
     checkEntry(lockfilePath, key, entry)
     const r = await resolveRemote(entry.resolved, opts)
     await enforceSignaturePolicy(r.repository, r.descriptor as Descriptor, `${key} (${entry.resolved.split('@')[0]})`, policy)
+    if (entry.surface !== undefined) {
+      const recorded = parseSurface(entry.surface, `${lockfilePath}: ${key}`)
+      const actual = await artifactSurface(r.repository, r.descriptor, entry.resolved).catch((err) => {
+        if (err instanceof NotAKitError) return undefined
+        throw err
+      })
+      if (actual !== undefined && canonicalJson(actual) !== canonicalJson(recorded)) {
+        const wider = surfaceWidening(recorded, actual).map((w) => w.message)
+        throw new LockfileError(
+          'LOCKFILE_MISMATCH',
+          `${lockfilePath}: ${key}: the kit at ${r.descriptor.digest} does not grant what the lockfile recorded for it (edited by hand?)${wider.length ? `: ${wider.join('; ')}` : ''}`,
+        )
+      }
+    }
   }
   const out: PullResult[] = []
   for (const key of keys) out.push(...(await pullLocked(lockfilePath, key, store, {...opts, referrers: true})))

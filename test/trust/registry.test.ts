@@ -392,6 +392,11 @@ describe('trust: sign, verify and require signatures against a registry without 
     lock.kits[`${registry.host}/team/app@^1`].integrity = 'sha256-' + Buffer.from(v1.digest.slice(7), 'hex').toString('base64')
     await writeFile(lockPath, JSON.stringify(lock))
     await assert.rejects(pullLockedWithPolicy(lockPath, undefined, consumer, {plainHttp: true, policy}), new RegExp(`${v1.digest}.*no signature is attached`))
+    // ... and without the signature policy, the recorded permission surface does not match it.
+    await assert.rejects(
+      pullLockedWithPolicy(lockPath, undefined, consumer, {plainHttp: true, policy: {...policy, requireSignature: false}}),
+      new RegExp(`the kit at ${v1.digest} does not grant what the lockfile recorded for it .*new network allow codeload\\.github\\.com`),
+    )
     assert.deepEqual(await consumer.list(), [])
   })
 })
