@@ -44,6 +44,9 @@ export async function push(src: ReadOnlyTarget, srcRef: string, dest: string, op
   const bytes = await readAll(await src.fetch(root), root)
   const repo = new RemoteRepository(ref, opts)
   const copyOpts: CopyOptions = {referrers: opts.referrers ?? true, concurrency: opts.concurrency, onProgress: opts.onProgress, retry: opts.retry}
+  // Promoting what was pulled from the same registry (team/x → prod/x): mount, do not upload.
+  const from = sourceRepository(srcRef)
+  if (from && from.registry === ref.registry && from.repository !== ref.repository) copyOpts.mountFrom = from.repository
 
   if (ref.digest !== undefined) {
     if (ref.digest !== root.digest) throw new RegistryClientError('DIGEST_MISMATCH', `${srcRef} is ${root.digest}, not ${ref.digest}`)
@@ -77,6 +80,16 @@ export async function push(src: ReadOnlyTarget, srcRef: string, dest: string, op
     bytesUploaded += bytes.byteLength
   }
   return result(ref.withTag(exact).toString(), root, [exact, ...moving], bytesUploaded, r.blobsSkipped)
+}
+
+/** The registry repository a store reference was pulled from ("host/team/x:1" → host, team/x). */
+function sourceRepository(srcRef: string): {registry: string; repository: string} | undefined {
+  try {
+    const r = parseReference(srcRef)
+    return {registry: r.registry, repository: r.repository}
+  } catch {
+    return undefined
+  }
 }
 
 async function currentDigest(repo: RemoteRepository, tag: string): Promise<string | undefined> {

@@ -80,6 +80,19 @@ describe('registry-client: push and pull with semver tags', function () {
     assert.equal(pre.version, '3.0.0-rc.1')
   })
 
+  it('promotes between repositories of one registry by mounting, uploading no blob', async () => {
+    const src = new MemoryStore()
+    await version(src, '4.0.0')
+    await push(src, '4.0.0', `${registry.host}/team/promo:4.0.0`, opts)
+    const store = await OciLayoutStore.open(join(dir, 'promo-store'))
+    const pulled = await pull(`${registry.host}/team/promo:4.0.0`, store, opts)
+    const promoted = await push(store, pulled.storedAs[0], `${registry.host}/prod/promo:4.0.0`, opts)
+    assert.equal(promoted.digest, pulled.digest)
+    assert.equal(promoted.blobsSkipped, 2, 'config and layer mounted')
+    // only the manifest (and the moved tags) went up
+    assert.ok(promoted.bytesUploaded < 4 * pulled.size + 1)
+  })
+
   it('pulls Docker schema-2 images and picks linux/amd64 from a manifest list (pushed by skopeo)', async () => {
     // Two single-platform images as OCI layouts → skopeo pushes them as Docker schema 2.
     const images: Record<string, Descriptor> = {}
