@@ -7,6 +7,7 @@ import {KeyError, SignatureVerificationError} from '../../registry-client/sign/e
 import {parsePublicKey, readPublicKey} from '../../registry-client/sign/keys.js'
 import {verifyManifest, type VerifyResult} from '../../registry-client/sign/verify.js'
 import type {ReadOnlyTarget, ReferrerLister} from '../../registry-client/target.js'
+import {readAll} from '../../registry-client/verify.js'
 import {loadSignaturePolicy, REQUIRE_SIGNATURE, type SignaturePolicy, TRUSTED_SIGNERS, type TrustedSigner} from './settings.js'
 
 export class SignaturePolicyError extends Error {
@@ -57,7 +58,9 @@ export async function enforceSignaturePolicy(
   if (current.length === 0) throw new SignaturePolicyError(reference, subject.digest, `every key in ${TRUSTED_SIGNERS.key} has expired (${expiredNote})`)
   const keys = await trustedKeys(current)
   try {
-    return await verifyManifest(target, subject, keys, {reference, subjectBytes})
+    // The manifest bytes, verified against the digest: message-signature bundles sign them.
+    const bytes = subjectBytes ?? (await readAll(await target.fetch(subject), subject))
+    return await verifyManifest(target, subject, keys, {reference, subjectBytes: bytes})
   } catch (err) {
     if (err instanceof SignatureVerificationError) throw new SignaturePolicyError(reference, subject.digest, err.reason + (expired.length ? `; not trusted any more: ${expiredNote}` : ''))
     throw err
