@@ -12,6 +12,7 @@ import {mkdir, readdir, readFile, rename, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {sandboxesDir} from '../home.js'
 import {SandboxError} from './errors.js'
+import {processTree} from './procs.js'
 import type {KitSource} from './resolve.js'
 
 export const SANDBOX_NAME = /^[a-z0-9]([a-z0-9_.-]{0,62}[a-z0-9])?$/
@@ -211,10 +212,13 @@ export async function stopSandbox(name: string, opts: {env?: NodeJS.ProcessEnv; 
   const deadline = Date.now() + (opts.graceMs ?? 15_000)
   while (pidAlive(st.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
   if (pidAlive(st.pid)) {
-    try {
-      process.kill(st.pid!, 'SIGKILL')
-    } catch {
-      /* gone */
+    // It did not stop in time: kill it and what it started (QEMU runs in its own process group).
+    for (const pid of processTree(st.pid!).reverse()) {
+      try {
+        process.kill(pid, 'SIGKILL')
+      } catch {
+        /* gone */
+      }
     }
   }
   const after = await readState(name, env)

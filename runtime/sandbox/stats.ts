@@ -1,12 +1,13 @@
 // `kit stats` and `kit logs`: figures from the sandbox's egress audit log (requests, bytes each
 // way, blocked requests, per host), and CPU/memory of its VM while it runs (read from /proc: the
 // `kit run` process that owns the sandbox, and its descendants — QEMU, connectors — when running).
-import {createReadStream, existsSync, readdirSync, readFileSync, statSync, watch} from 'node:fs'
+import {createReadStream, existsSync, readFileSync, statSync, watch} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {createInterface} from 'node:readline'
 import type {Writable} from 'node:stream'
 import type {AuditEntry} from '../proxy/audit.js'
+import {processTree} from './procs.js'
 import {liveState, readDefinition, readState, sandboxDir} from './state.js'
 
 export interface EgressStats {
@@ -64,32 +65,6 @@ export function egressStats(lines: Iterable<string>): EgressStats {
   }
   s.hosts = [...hosts.values()].sort((a, b) => b.requests - a.requests || (a.host < b.host ? -1 : 1))
   return s
-}
-
-function childrenOf(pid: number): number[] {
-  const out: number[] = []
-  try {
-    for (const t of readdirSync(`/proc/${pid}/task`)) {
-      const c = readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim()
-      if (c) out.push(...c.split(/\s+/).map(Number))
-    }
-  } catch {
-    /* gone */
-  }
-  return out
-}
-
-/** A process and all its descendants. */
-export function processTree(pid: number): number[] {
-  const seen: number[] = []
-  const queue = [pid]
-  while (queue.length) {
-    const p = queue.shift()!
-    if (seen.includes(p)) continue
-    seen.push(p)
-    queue.push(...childrenOf(p))
-  }
-  return seen
 }
 
 export function processStats(pid: number): ProcessStats | undefined {
