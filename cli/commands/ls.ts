@@ -1,21 +1,41 @@
 import {listStore, type StoredItem} from '../../kit-compiler/artifact.js'
 import {OciLayoutStore} from '../../registry-client/layout-store.js'
 import {storeDir} from '../../runtime/home.js'
+import {listSandboxes, type ListedSandbox} from '../../runtime/sandbox/state.js'
 import {KitCommand} from '../base.js'
 
 export default class Ls extends KitCommand {
-  static override description = 'List what the local store holds: kits (and images) by reference.'
+  static override description = 'List what the local store holds (kits and images, by reference) and the sandboxes (name, agent, kits with digests, state, driver, uptime).'
   static override aliases = ['list']
 
-  async run(): Promise<{store: StoredItem[]}> {
+  async run(): Promise<{store: StoredItem[]; sandboxes: ListedSandbox[]}> {
     const store = await OciLayoutStore.open(storeDir())
     const items = await listStore(store)
+    const sandboxes = await listSandboxes()
     if (!this.jsonEnabled()) {
       const rows = [['REFERENCE', 'KIND', 'DIGEST', 'SIZE'], ...items.map((i) => [i.reference, i.kind, i.digest.slice(7, 19), humanSize(i.size)])]
-      const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)))
-      for (const r of rows) this.log(r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  '))
+      this.table(rows)
+      if (sandboxes.length > 0) {
+        this.log('')
+        this.table([
+          ['SANDBOX', 'AGENT', 'KITS', 'STATE', 'DRIVER', 'UPTIME'],
+          ...sandboxes.map((s) => [
+            s.name,
+            s.agent,
+            s.kits.map((k) => (k.digest ? `${k.name}@${k.digest.slice(7, 19)}` : k.name)).join(','),
+            s.state === 'dead' ? 'dead (its kit run process is gone)' : s.state,
+            s.driver === 'docker' ? 'docker (shares the host kernel)' : s.driver,
+            s.uptimeSec !== undefined ? `${s.uptimeSec}s` : '-',
+          ]),
+        ])
+      }
     }
-    return {store: items}
+    return {store: items, sandboxes}
+  }
+
+  private table(rows: string[][]): void {
+    const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)))
+    for (const r of rows) this.log(r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  '))
   }
 }
 
