@@ -255,9 +255,12 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   )
   const audit = new AuditLog(opts.auditLogPath, opts.sandboxName)
   const roots = [...systemRoots(), ...(opts.upstreamCAs ?? [])]
-  const agentOpts = {keepAlive: true, maxSockets: 512, maxFreeSockets: 256, scheduling: 'lifo' as const, timeout: limits.idleTimeoutMs}
+  // One TLS context for every upstream connection: parsing the roots per connection would cost
+  // more than the handshake.
+  const upstreamContext = tls.createSecureContext({ca: roots, minVersion: 'TLSv1.2'})
+  const agentOpts = {keepAlive: true, maxSockets: 512, maxFreeSockets: 256, scheduling: 'lifo' as const, timeout: limits.idleTimeoutMs, noDelay: true}
   const httpAgent = new http.Agent(agentOpts)
-  const httpsAgent = new https.Agent({...agentOpts, ca: roots, ALPNProtocols: ['http/1.1']} as https.AgentOptions)
+  const httpsAgent = new https.Agent({...agentOpts, secureContext: upstreamContext, ALPNProtocols: ['http/1.1']} as https.AgentOptions)
   const sockets = new Set<net.Socket | tls.TLSSocket>()
   const targets = new WeakMap<object, Target>()
 
@@ -451,11 +454,9 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       agent: useTls ? httpsAgent : httpAgent,
       timeout: limits.connectTimeoutMs,
     }
-    if (useTls) {
-      if (host.kind === 'name') reqOpts.servername = host.name
-      reqOpts.ca = roots
-    }
+    if (useTls && host.kind === 'name') reqOpts.servername = host.name
     const up = (useTls ? https : http).request(reqOpts)
+    up.on('socket', (s) => s.setNoDelay(true))
     let done = false
     const finish = (status: number | undefined, extra: {reason?: string; decision?: 'allow' | 'error'} = {}) => {
       if (done) return
@@ -589,7 +590,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     }
     if (useTls) {
       if (host.kind === 'name') reqOpts.servername = host.name
-      reqOpts.ca = roots
+      ;(reqOpts as tls.ConnectionOptions).secureContext = upstreamContext
     }
     const up = (useTls ? https : http).request(reqOpts)
     let logged = false
@@ -649,6 +650,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   async function onConnect(req: http.IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
     const started = Date.now()
     socket.on('error', () => socket.destroy())
+    socket.setNoDelay(true)
     socket.setTimeout(limits.handshakeTimeoutMs, () => socket.destroy())
     const accept = req.headers.accept
     const a = parseAuthority(req.url ?? '')
@@ -764,7 +766,12 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
 
   function plainTunnel(socket: net.Socket, head: Buffer, target: Target, decision: PolicyDecision, started: number): void {
     const base = {kind: 'connect' as const, method: 'CONNECT', host: target.hostText, port: target.port}
-    const upstream = net.connect({host: target.resolution.address, port: target.resolution.port, family: target.resolution.family})
+    const upstream = net.connect({
+      host: target.resolution.address,
+      port: target.resolution.port,
+      family: target.resolution.family,
+      noDelay: true,
+    })
     sockets.add(upstream)
     upstream.setNoDelay(true)
     socket.setNoDelay(true)
