@@ -16,7 +16,7 @@ fail() {
   echo "kit-init: FAIL stage1: $*" > /dev/console
   echo "fail stage1 $*" > "$STATUS" 2>/dev/null
   sync
-  poweroff -f
+  reboot -f
   sleep 5
 }
 

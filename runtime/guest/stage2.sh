@@ -39,7 +39,7 @@ die() { # STAGE INDEX CODE MESSAGE
 }
 shutdown_vm() {
   sync
-  poweroff -f
+  reboot -f
   sleep 10
 }
 st "boot $(up)"

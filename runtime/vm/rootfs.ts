@@ -111,6 +111,9 @@ export async function treeKey(root: string): Promise<{key: string; bytes: number
   return {key: h.digest('hex'), bytes, entries}
 }
 
+/** Bumped when the image's mke2fs options change (the guest kernel must be able to mount it). */
+const IMAGE_FORMAT = 'ext4-nojournal-nocsum-1'
+
 /**
  * A read-only ext4 image of `rootfs` (mke2fs -d), cached under cacheRoot by the tree's identity.
  * Under TCG a block device is far cheaper for the guest than 9p for many small reads.
@@ -118,11 +121,11 @@ export async function treeKey(root: string): Promise<{key: string; bytes: number
 export async function rootfsImage(rootfs: string, opts: {id?: string; cacheRoot?: string; env?: NodeJS.ProcessEnv} = {}): Promise<string> {
   if (!existsSync(rootfs)) throw new VmError('ROOTFS', `root filesystem ${rootfs} does not exist`)
   const base = opts.cacheRoot ?? join(cacheDir(opts.env), 'rootfs-images')
-  const byId = opts.id ? join(base, `id-${createHash('sha256').update(opts.id).digest('hex').slice(0, 32)}.ext4`) : undefined
+  const byId = opts.id ? join(base, `id-${createHash('sha256').update(IMAGE_FORMAT + '\0' + opts.id).digest('hex').slice(0, 32)}.ext4`) : undefined
   if (byId && existsSync(byId)) return byId
   const tree = await treeKey(rootfs)
   const {bytes, entries} = tree
-  const path = byId ?? join(base, `${tree.key.slice(0, 32)}.ext4`)
+  const path = byId ?? join(base, `${createHash('sha256').update(IMAGE_FORMAT + '\0' + tree.key).digest('hex').slice(0, 32)}.ext4`)
   if (existsSync(path)) return path
   await mkdir(base, {recursive: true})
   // Room for the data, metadata and inodes; the image is sparse, so slack costs nothing on disk.
@@ -130,7 +133,7 @@ export async function rootfsImage(rootfs: string, opts: {id?: string; cacheRoot?
   const tmp = `${path}.${process.pid}.tmp`
   try {
     await new Promise<void>((resolve, reject) => {
-      const p = spawn('mke2fs', ['-q', '-F', '-t', 'ext4', '-O', '^has_journal,^resize_inode', '-E', 'root_owner=0:0',
+      const p = spawn('mke2fs', ['-q', '-F', '-t', 'ext4', '-O', '^has_journal,^resize_inode,^metadata_csum', '-E', 'root_owner=0:0',
         '-N', String(entries + 4096), '-L', 'kitroot', '-d', rootfs, tmp, `${sizeMiB}M`], {stdio: ['ignore', 'ignore', 'pipe']})
       let err = ''
       p.stderr.on('data', d => (err += d))
