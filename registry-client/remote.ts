@@ -11,7 +11,7 @@ import {PassThrough, type Readable} from 'node:stream'
 import {repositoryScope} from './auth.js'
 import {type Call, type ClientOptions, RegistryClient} from './client.js'
 import {type Descriptor, digestHex, isDigest, isManifest, MANIFEST_MEDIA_TYPES, MediaType, sha256} from './descriptor.js'
-import {HttpStatusError, NetworkError, NotFoundError, SizeMismatchError} from './errors.js'
+import {HttpStatusError, NetworkError, NotFoundError, RegistryClientError, SizeMismatchError} from './errors.js'
 import {discard, header, type HttpResponse, readBody} from './http.js'
 import {manifestMediaType, parseManifest, referrerDescriptor} from './manifest.js'
 import {parseReference, type Reference} from './reference.js'
@@ -161,22 +161,44 @@ export class RemoteRepository implements Target, TagLister, ReferrerLister, Dele
 
   private async fetchManifest(reference: string, desc?: Descriptor): Promise<Buffer> {
     const full = `${this.name}${isDigest(reference) ? '@' : ':'}${reference}`
-    const res = await this.call({
-      method: 'GET',
-      path: this.path('manifests', reference),
-      headers: {accept: MANIFEST_ACCEPT},
-      reference: full,
-      operation: 'fetch manifest',
-      expect: [200, 404],
+    // A body cut short (a dropped connection, a truncated response) is fetched again.
+    return this.withBodyRetry(full, 'fetch manifest', async () => {
+      const res = await this.call({
+        method: 'GET',
+        path: this.path('manifests', reference),
+        headers: {accept: MANIFEST_ACCEPT},
+        reference: full,
+        operation: 'fetch manifest',
+        expect: [200, 404],
+      })
+      if (res.status === 404) {
+        discard(res)
+        throw new NotFoundError(`${full}: manifest not found`, full)
+      }
+      const bytes = await readBody(res, Math.max(MAX_METADATA_BYTES, desc?.size ?? 0))
+      const length = Number(header(res, 'content-length'))
+      if (Number.isFinite(length) && bytes.byteLength !== length) throw new SizeMismatchError(length, bytes.byteLength, reference)
+      if (desc) verifyBytes(bytes, desc)
+      else if (isDigest(reference)) verifyBytes(bytes, {digest: reference, size: bytes.byteLength})
+      return bytes
     })
-    if (res.status === 404) {
-      discard(res)
-      throw new NotFoundError(`${full}: manifest not found`, full)
+  }
+
+  /** Runs a request whose body is read whole, again while it fails on the network or comes short. */
+  private async withBodyRetry<T>(reference: string, operation: string, fn: () => Promise<T>): Promise<T> {
+    const policy = this.client.policy
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn()
+      } catch (err) {
+        const transient = err instanceof SizeMismatchError || (isRetryableNetworkError(err) && !(err instanceof HttpStatusError))
+        if (!transient || attempt >= policy.retries) {
+          if (transient && !(err instanceof SizeMismatchError) && !(err instanceof NetworkError)) throw new NetworkError(reference, operation, err)
+          throw err
+        }
+        await sleep(backoffMs(attempt, policy))
+      }
     }
-    const bytes = await readBody(res, Math.max(MAX_METADATA_BYTES, desc?.size ?? 0))
-    if (desc) verifyBytes(bytes, desc)
-    else if (isDigest(reference)) verifyBytes(bytes, {digest: reference, size: bytes.byteLength})
-    return bytes
   }
 
   // ---- Resolver / Tagger / ReferencePusher --------------------------------------------------
@@ -390,14 +412,27 @@ export class RemoteRepository implements Target, TagLister, ReferrerLister, Dele
     const out: string[] = []
     let path: string | undefined = this.path('tags', `?n=${n}`)
     while (path) {
-      const res: HttpResponse = await this.call({method: 'GET', path, reference: this.name, operation: 'list tags of', expect: [200, 404]})
-      if (res.status === 404) {
-        discard(res)
-        return out
-      }
-      const body = JSON.parse((await readBody(res)).toString('utf8')) as {tags?: string[] | null}
-      out.push(...(body.tags ?? []))
-      path = nextLink(header(res, 'link'))
+      const page: string = path
+      const got = await this.withBodyRetry(this.name, 'list tags of', async () => {
+        const res: HttpResponse = await this.call({method: 'GET', path: page, reference: this.name, operation: 'list tags of', expect: [200, 404]})
+        if (res.status === 404) {
+          discard(res)
+          return undefined
+        }
+        const bytes = await readBody(res)
+        const length = Number(header(res, 'content-length'))
+        if (Number.isFinite(length) && bytes.byteLength !== length) throw new SizeMismatchError(length, bytes.byteLength)
+        let body: {tags?: string[] | null}
+        try {
+          body = JSON.parse(bytes.toString('utf8')) as typeof body
+        } catch {
+          throw new RegistryClientError('INVALID_RESPONSE', `list tags of ${this.name}: the registry answered with no JSON`)
+        }
+        return {tags: body.tags ?? [], next: nextLink(header(res, 'link'))}
+      })
+      if (!got) return out
+      out.push(...got.tags)
+      path = got.next
     }
     return out
   }

@@ -88,6 +88,20 @@ describe('registry-client: faults between us and the registry', function () {
     await assertIntact(store, art.layer, art.layerBytes)
   })
 
+  it('fetches a manifest again when its body is cut short or dropped', async () => {
+    proxy.add({method: 'GET', path: /\/manifests\//, action: 'truncate'})
+    proxy.add({method: 'GET', path: /\/manifests\//, action: 'drop-mid-body'})
+    const {result} = await pullInto()
+    assert.equal(result.descriptor.digest, art.manifest.digest)
+    assert.ok(proxy.rules.every((r) => r.fired === 1))
+  })
+
+  it('lists tags again when the response drops', async () => {
+    proxy.add({method: 'GET', path: /\/tags\/list/, action: 'drop-mid-body'})
+    assert.deepEqual(await viaProxy().tags(), ['v1'])
+    assert.equal(proxy.rules[0].fired, 1)
+  })
+
   it('retries a 500 and then succeeds', async () => {
     proxy.add({method: 'HEAD', path: /\/manifests\/v1/, action: 'status', status: 500})
     proxy.add({method: 'GET', path: /\/blobs\//, action: 'status', status: 503, times: 2})
