@@ -222,7 +222,8 @@ export async function runSandbox(opts: RunSandboxOptions): Promise<RunSandboxRes
     warnings.push(line)
     warn(`kit: warning: ${line}`)
   }
-  const {def, composition, store} = await prepareSandbox(opts)
+  const {def, composition, store, isNew} = await prepareSandbox(opts)
+  if (isNew && !opts.name && !opts.exec) opts.progress?.(`sandbox ${def.name} (start it again with: kit run --name ${def.name})`)
   for (const c of composition.conflicts) say(c.message)
   for (const k of composition.kits) for (const w of k.kit.warnings) say(`${w.file}${w.line ? `:${w.line}:${w.column}` : ''}: ${w.message}`)
   const driver = driverFor(def.config.driver, opts.driverImpl)
