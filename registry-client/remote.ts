@@ -103,6 +103,10 @@ export class RemoteRepository implements Target, TagLister, ReferrerLister, Dele
     const out = new PassThrough()
     const verify = new VerifyStream(desc)
     out.on('error', (err) => verify.destroy(err))
+    // A consumer that gives up (destroys the stream) stops the download too.
+    verify.on('close', () => {
+      if (!out.destroyed) out.destroy()
+    })
     out.pipe(verify)
     this.pumpBlob(desc, out).then(
       () => out.end(),
@@ -117,6 +121,7 @@ export class RemoteRepository implements Target, TagLister, ReferrerLister, Dele
     let received = 0
     let failures = 0
     for (;;) {
+      if (out.destroyed) return
       const headers: Record<string, string> = {}
       if (received > 0) headers.range = `bytes=${received}-`
       const res = await this.call({method: 'GET', path: this.path('blobs', desc.digest), headers, reference, operation: 'fetch blob', expect: [200, 206, 404]})
