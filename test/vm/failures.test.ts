@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {homedir, tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {Writable} from 'node:stream'
 import {VmError} from '../../runtime/vm/errors.js'
 import type {VmSpec} from '../../runtime/vm/driver.js'
 import {QemuDriver} from '../../runtime/vm/qemu.js'
@@ -78,6 +79,19 @@ describe('qemu driver: failures', function () {
 
   it('kills a VM that does not start the command in time and leaves no process', async () => {
     await rejects(driver.run(spec(), {env: assets.env, bootTimeoutMs: 1500}), 'VM_BOOT', /did not start the command within 1500 ms/)
+    assert.deepEqual(processesMentioning(workspace), [])
+  })
+
+  it('kills a running VM when the run is cancelled, and leaves no process', async () => {
+    const ac = new AbortController()
+    const stdout = new Writable({
+      write(chunk, _enc, cb) {
+        if (String(chunk).includes('started')) ac.abort()
+        cb()
+      },
+    })
+    await rejects(driver.run(spec({command: ['sh', '-c', 'echo started; exec sleep 600']}), {env: assets.env, stdout, signal: ac.signal}), 'VM_TIMEOUT', /cancelled/)
+    shareAccelVerdict(assets)
     assert.deepEqual(processesMentioning(workspace), [])
   })
 
