@@ -143,6 +143,36 @@ export async function signSubject(subject: OpenedSubject, key: KeyObject, kitDir
   return out
 }
 
+export interface PushSigningOptions extends RemoteOptions {
+  sign?: boolean
+  keyPath?: string
+  /** Attach provenance: needs SRC to be the kit directory that was just built. */
+  provenance?: boolean
+  /** The kit directory SRC, when it is one. */
+  kitDir?: string
+}
+
+/** Signs what `kit push` just pushed: `(destination, digest) => result`. */
+export type PushSigner = (destination: string, digest: string) => Promise<SignReferenceResult>
+
+/**
+ * For `kit push --sign --key K [--provenance]`: checks the flags and decrypts the key BEFORE
+ * anything is pushed (a wrong passphrase must not leave an unsigned kit behind), and returns the
+ * signer to call with what was pushed; undefined when neither --sign nor --provenance is given.
+ */
+export async function preparePushSigning(opts: PushSigningOptions): Promise<PushSigner | undefined> {
+  if (!opts.sign && !opts.provenance) return undefined
+  const usage = (message: string) => Object.assign(new Error(message), {code: 'USAGE', exitCode: 2})
+  if (!opts.keyPath) throw usage('--sign and --provenance need --key NAME.key')
+  if (opts.provenance && opts.kitDir === undefined) throw usage('--provenance needs SRC to be a kit directory (provenance records its sources)')
+  const key = await readPrivateKey(opts.keyPath, await readPassphrase())
+  return async (destination, digest) => {
+    const ref = parseReference(destination)
+    const subject = await openSubject(ref.withDigest(digest).toString(), opts)
+    return signSubject({...subject, reference: destination, name: ref.name}, key, opts.provenance ? opts.kitDir : undefined, true)
+  }
+}
+
 /** For `kit push --sign`: signs what was just pushed (by digest) on the registry. */
 export async function signPushed(
   destination: string,
