@@ -73,23 +73,38 @@ echo "== kit proxy benchmark ($(nproc) cores; kit pid $KIT_PID, tinyproxy pid $T
 # 1. Tunnel throughput.
 URL="https://localhost:$TUN/bytes/$SIZE"
 C="curl -sS -o /dev/null --noproxy '' --cacert $UPCA"
+k0=$(awk '{print $14 + $15}' "/proc/$KIT_PID/stat"); t0=$(awk '{print $14 + $15}' "/proc/$TP_PID/stat")
 hyperfine --style none --warmup 1 --runs 5 --export-json "$TMP/tput.json" \
   -n direct "$C $URL" -n kit "$C -x http://127.0.0.1:$KP $URL" -n tinyproxy "$C -x http://127.0.0.1:$TP $URL" >/dev/null
-node - "$TMP/tput.json" "$SIZE" <<'JS'
-const [file, size] = process.argv.slice(2)
+k1=$(awk '{print $14 + $15}' "/proc/$KIT_PID/stat"); t1=$(awk '{print $14 + $15}' "/proc/$TP_PID/stat")
+node - "$TMP/tput.json" "$SIZE" "$((k1 - k0))" "$((t1 - t0))" <<'JS'
+const [file, size, kt, tt] = process.argv.slice(2)
+const gib = (6 * Number(size)) / 2 ** 30
+console.log(`  proxy CPU per GiB tunnelled: kit ${((kt * 10) / gib).toFixed(0)} ms, tinyproxy ${((tt * 10) / gib).toFixed(0)} ms`)
 const r = Object.fromEntries(JSON.parse(require('fs').readFileSync(file, 'utf8')).results.map((x) => [x.command, x.median]))
 const mbs = (t) => (Number(size) / t / 1e6).toFixed(0)
 console.log(`tunnel throughput (${(size / 2 ** 20).toFixed(0)} MiB over TLS, median of 5): direct ${mbs(r.direct)} MB/s, kit ${mbs(r.kit)} MB/s, tinyproxy ${mbs(r.tinyproxy)} MB/s`)
 console.log(`  ratio kit/direct = ${(r.direct / r.kit).toFixed(2)} (target >= 0.90); tinyproxy/direct = ${(r.direct / r.tinyproxy).toFixed(2)}`)
 JS
 
-# 2. Request rate, keep-alive.
-L="node $HERE/load.mjs"
-$L direct-http --target "localhost:$HTTP" --conns "$CONNS" --seconds "$SECONDS_RATE" >"$TMP/r-direct.json"
-$L proxy-plain --proxy "127.0.0.1:$TP" --target "localhost:$HTTP" --conns "$CONNS" --seconds "$SECONDS_RATE" >"$TMP/r-tp.json"
-$L proxy-plain --proxy "127.0.0.1:$KP" --target "localhost:$HTTP" --conns "$CONNS" --seconds "$SECONDS_RATE" >"$TMP/r-kitplain.json"
-$L direct-https --target "localhost:$MITM" --ca "$UPCA" --conns "$CONNS" --seconds "$SECONDS_RATE" >"$TMP/r-directs.json"
-$L proxy-tls --proxy "127.0.0.1:$KP" --target "localhost:$MITM" --ca "$KITCA" --conns "$CONNS" --seconds "$SECONDS_RATE" >"$TMP/r-kitmitm.json"
+# 2. Request rate, keep-alive. Each workload runs 3 times, interleaved, and the median counts; the
+# proxy's own CPU time per request (from /proc, immune to other load on the machine) is reported too.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rate() { # NAME PROXY_PID|- LOAD-ARGS...
+  local name=$1 pid=$2 c0 c1
+  shift 2
+  c0=$([ "$pid" = - ] && echo 0 || cpu_ticks "$pid")
+  node "$HERE/load.mjs" "$@" --conns "$CONNS" --seconds "$SECONDS_RATE" >"$TMP/r.json"
+  c1=$([ "$pid" = - ] && echo 0 || cpu_ticks "$pid")
+  node -e "const o=JSON.parse(require('fs').readFileSync('$TMP/r.json','utf8'));o.name='$name';o.cpu_ticks=$c1-$c0;console.log(JSON.stringify(o))" >>"$TMP/rates.jsonl"
+}
+for _ in 1 2 3; do
+  rate direct-http - direct-http --target "localhost:$HTTP"
+  rate tinyproxy-plain "$TP_PID" proxy-plain --proxy "127.0.0.1:$TP" --target "localhost:$HTTP"
+  rate kit-plain "$KIT_PID" proxy-plain --proxy "127.0.0.1:$KP" --target "localhost:$HTTP"
+  rate direct-https - direct-https --target "localhost:$MITM" --ca "$UPCA"
+  rate kit-mitm "$KIT_PID" proxy-tls --proxy "127.0.0.1:$KP" --target "localhost:$MITM" --ca "$KITCA"
+done
 cat >"$TMP/abs.lua" <<LUA
 wrk.path = "http://localhost:$HTTP/small"
 wrk.headers["Host"] = "localhost:$HTTP"
@@ -98,16 +113,23 @@ wrk -t1 -c"$CONNS" -d"${SECONDS_RATE}s" -s "$TMP/abs.lua" "http://127.0.0.1:$TP"
 wrk -t1 -c"$CONNS" -d"${SECONDS_RATE}s" -s "$TMP/abs.lua" "http://127.0.0.1:$KP" >"$TMP/wrk-kit.txt" 2>&1 || true
 node - "$TMP" <<'JS'
 const fs = require('fs'), d = process.argv[2]
-const j = (f) => JSON.parse(fs.readFileSync(`${d}/${f}`, 'utf8'))
-const [direct, tp, kp, ds, km] = ['r-direct.json', 'r-tp.json', 'r-kitplain.json', 'r-directs.json', 'r-kitmitm.json'].map(j)
+const runs = fs.readFileSync(`${d}/rates.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const by = {}
+for (const r of runs) (by[r.name] ??= []).push(r)
+const rps = (n) => med(by[n].map((r) => r.rps))
+// CPU microseconds of the proxy process per request (clock ticks are 10 ms).
+const cpu = (n) => med(by[n].map((r) => (r.cpu_ticks * 10000) / Math.max(1, r.ok)))
 const wrk = (f) => Number(/Requests\/sec:\s*([\d.]+)/.exec(fs.readFileSync(`${d}/${f}`, 'utf8'))?.[1] ?? 0)
-console.log(`request rate (keep-alive GET, ${direct.conns} connections): direct http ${direct.rps}/s, direct https ${ds.rps}/s, tinyproxy plain ${tp.rps}/s (${tp.reconnects} reconnects), kit plain ${kp.rps}/s, kit MITM ${km.rps}/s (errors: ${km.errors + kp.errors})`)
-console.log(`  ratio kit MITM / tinyproxy plain = ${(km.rps / tp.rps).toFixed(2)} (target >= 1.00); kit plain / tinyproxy plain = ${(kp.rps / tp.rps).toFixed(2)}; kit MITM / direct https = ${(km.rps / ds.rps).toFixed(2)}`)
+console.log(`request rate (keep-alive GET, ${runs[0].conns} connections, median of 3): direct http ${rps('direct-http')}/s, direct https ${rps('direct-https')}/s, tinyproxy plain ${rps('tinyproxy-plain')}/s, kit plain ${rps('kit-plain')}/s, kit MITM ${rps('kit-mitm')}/s`)
+console.log(`  ratio kit MITM / tinyproxy plain = ${(rps('kit-mitm') / rps('tinyproxy-plain')).toFixed(2)} (target >= 1.00); kit plain / tinyproxy plain = ${(rps('kit-plain') / rps('tinyproxy-plain')).toFixed(2)}`)
+console.log(`  proxy CPU per request: tinyproxy plain ${cpu('tinyproxy-plain').toFixed(0)} us, kit plain ${cpu('kit-plain').toFixed(0)} us, kit MITM ${cpu('kit-mitm').toFixed(0)} us (tinyproxy closes the client connection after every response: ${med(by['tinyproxy-plain'].map((r) => r.reconnects))} reconnects per run)`)
 const wt = wrk('wrk-tp.txt'), wk = wrk('wrk-kit.txt')
 console.log(`  wrk (absolute-form, plain): tinyproxy ${wt.toFixed(0)}/s, kit ${wk.toFixed(0)}/s, ratio kit/tinyproxy = ${(wk / wt).toFixed(2)}`)
 JS
 
 # 3. Added latency.
+L="node $HERE/load.mjs"
 $L direct-http --target "localhost:$HTTP" --latency 2000 >"$TMP/l-direct.json"
 $L proxy-plain --proxy "127.0.0.1:$TP" --target "localhost:$HTTP" --latency 2000 >"$TMP/l-tp.json"
 $L proxy-plain --proxy "127.0.0.1:$KP" --target "localhost:$HTTP" --latency 2000 >"$TMP/l-kit.json"
