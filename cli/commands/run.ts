@@ -61,7 +61,7 @@ The docker driver is not built yet: it would share the host kernel.`
     const {stdout: _o, stderr: _e, ...out} = result
     if (flags.report) {
       const tmp = `${flags.report}.${process.pid}.tmp`
-      await writeFile(tmp, JSON.stringify({name: out.name, driver: out.driver, bootMs: out.bootMs, exitCode: out.exitCode, accel: out.accel, durationMs: out.durationMs}, null, 2) + '\n')
+      await writeFile(tmp, JSON.stringify({name: out.name, driver: out.driver, bootMs: out.bootMs, exitCode: out.exitCode, vmBootMs: out.vmBootMs, accel: out.accel, durationMs: out.durationMs}, null, 2) + '\n')
       await rename(tmp, flags.report)
     }
     process.exitCode = out.exitCode

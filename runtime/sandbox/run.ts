@@ -79,7 +79,10 @@ export interface RunSandboxResult {
   name: string
   driver: string
   accel?: string
+  /** From the start of the run (kits resolved, image ready, proxy up, VM booted) to the command's first instruction. */
   bootMs: number
+  /** From the VM process start to the command's first instruction. */
+  vmBootMs: number
   exitCode: number
   durationMs: number
   /** Kits in composition order, with their digests when they came from a store. */
@@ -215,6 +218,7 @@ export async function prepareSandbox(opts: RunSandboxOptions): Promise<{def: San
 }
 
 export async function runSandbox(opts: RunSandboxOptions): Promise<RunSandboxResult> {
+  const t0 = Date.now()
   const env = opts.env ?? process.env
   const warn = opts.warn ?? ((l: string) => process.stderr.write(l + '\n'))
   const warnings: string[] = []
@@ -263,6 +267,7 @@ export async function runSandbox(opts: RunSandboxOptions): Promise<RunSandboxRes
   let proxy: RunningProxy | undefined
   let setupLog: WriteStream | undefined
   let result: VmResult | undefined
+  let vmEnd = 0
   try {
     const policy = await sandboxPolicy(composition, def.config.policy, env)
     const credentials = composition.kits.flatMap((k) => policyFromKit(k.kit.spec).credentials)
@@ -318,6 +323,7 @@ export async function runSandbox(opts: RunSandboxOptions): Promise<RunSandboxRes
       signal: abort.signal,
       env,
     })
+    vmEnd = Date.now()
     await record({...state, state: 'exited', command: plan.command, endedAt: new Date().toISOString(), exitCode: result.exitCode, bootMs: result.bootMs, driver: result.driver, accel: result.accel})
   } catch (e) {
     const stopped = stoppedBySignal !== undefined
@@ -336,11 +342,14 @@ export async function runSandbox(opts: RunSandboxOptions): Promise<RunSandboxRes
     if (setupLog) await new Promise<void>((r) => setupLog!.end(() => r()))
     if (opts.exec) await rm(join(dir, `layers-exec-${process.pid}`), {recursive: true, force: true}).catch(() => {})
   }
+  // The VM started durationMs before it ended; the command started bootMs after that.
+  const firstInstruction = vmEnd - result.durationMs + result.bootMs
   return {
     name: def.name,
     driver: result.driver,
     accel: result.accel,
-    bootMs: result.bootMs,
+    bootMs: Math.max(result.bootMs, firstInstruction - t0),
+    vmBootMs: result.bootMs,
     exitCode: result.exitCode,
     durationMs: result.durationMs,
     kits: def.kits.map((k) => ({name: k.name, source: k.source, ...(k.digest ? {digest: k.digest} : {})})),
