@@ -35,7 +35,7 @@ cleanup() {
 }
 trap cleanup EXIT
 export CI=1
-KIT="node $ROOT/bin/kit"
+KIT="node ${KIT_BIN:-$ROOT/bin/kit}"   # KIT_BIN: another build of the CLI to compare
 
 # ---- a registry of our own --------------------------------------------------------------------
 PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
