@@ -12,7 +12,7 @@ import {assertBundleLatest, type Bundle, bundleFromJSON, bundleToJSON, BUNDLE_V0
 import {dsse} from '@sigstore/core'
 import {toSignedEntity, toTrustMaterial, Verifier} from '@sigstore/verify'
 import {BundleError} from './errors.js'
-import {keyId} from './keys.js'
+import {keyHint, keyId} from './keys.js'
 import {IN_TOTO_PAYLOAD_TYPE, type InTotoStatement, parseStatement} from './statement.js'
 
 export const BUNDLE_MEDIA_TYPE = BUNDLE_V03_MEDIA_TYPE
@@ -25,7 +25,7 @@ export type BundleContent = 'dsse-envelope' | 'message-signature'
 export function signStatement(statement: InTotoStatement, privateKey: KeyObject): Buffer {
   const payload = Buffer.from(JSON.stringify(statement), 'utf8')
   const signature = sign('sha256', dsse.preAuthEncoding(IN_TOTO_PAYLOAD_TYPE, payload), privateKey)
-  const bundle = toDSSEBundle({artifact: payload, artifactType: IN_TOTO_PAYLOAD_TYPE, signature, keyHint: keyId(privateKey)})
+  const bundle = toDSSEBundle({artifact: payload, artifactType: IN_TOTO_PAYLOAD_TYPE, signature, keyHint: keyHint(privateKey)})
   return Buffer.from(JSON.stringify(bundleToJSON(bundle)), 'utf8')
 }
 
@@ -106,7 +106,8 @@ export function verifyBundle(bundle: Bundle, keys: readonly TrustedKey[], where:
     statement = parseStatement(Buffer.from(env.payload), where)
   }
   const hint = bundle.verificationMaterial.content.$case === 'publicKey' ? bundle.verificationMaterial.content.publicKey.hint : ''
-  const ordered = [...keys].sort((a, b) => Number(keyId(b.key) === hint) - Number(keyId(a.key) === hint))
+  const named = (k: TrustedKey) => Number(keyHint(k.key) === hint || keyId(k.key) === hint)
+  const ordered = [...keys].sort((a, b) => named(b) - named(a))
   const entity = toSignedEntity(bundle, artifact)
   for (const trusted of ordered) {
     const material = toTrustMaterial(EMPTY_TRUSTED_ROOT as never, () => ({publicKey: trusted.key, validFor: () => true}))

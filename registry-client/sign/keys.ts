@@ -1,6 +1,6 @@
 // Signing keys: ECDSA P-256, the private key as PKCS#8 PEM encrypted with a passphrase (PBES2:
-// PBKDF2 + AES-256-CBC), the public key as SPKI PEM. A key is named in bundles by
-// its hint, the SHA-256 of its SPKI DER (`sha256:<hex>`), which is also what `kit key` prints.
+// PBKDF2 + AES-256-CBC), the public key as SPKI PEM. A key is named by the SHA-256 of its SPKI DER:
+// `sha256:<hex>` to people (what `kit key generate` prints), base64 as the hint in bundles.
 import {createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject} from 'node:crypto'
 import {readFile, stat} from 'node:fs/promises'
 import {atomicWrite} from '../atomic.js'
@@ -43,10 +43,19 @@ export async function writeKeyPair(name: string, pair: GeneratedKeyPair, force =
   return {privateKeyPath, publicKeyPath}
 }
 
-/** `sha256:<hex>` of the key's SPKI DER. */
+/** `sha256:<hex>` of the key's SPKI DER: how kit names a key to people. */
 export function keyId(key: KeyObject): string {
+  return 'sha256:' + spkiSha256(key).toString('hex')
+}
+
+/** The bundle's public-key hint: base64 of the SHA-256 of the SPKI DER, as sigstore-go writes it. */
+export function keyHint(key: KeyObject): string {
+  return spkiSha256(key).toString('base64')
+}
+
+function spkiSha256(key: KeyObject): Buffer {
   const pub = key.type === 'private' ? createPublicKey(key) : key
-  return 'sha256:' + createHash('sha256').update(pub.export({type: 'spki', format: 'der'})).digest('hex')
+  return createHash('sha256').update(pub.export({type: 'spki', format: 'der'})).digest()
 }
 
 async function readKeyFile(path: string): Promise<string> {

@@ -9,6 +9,7 @@ import {
   COSIGN_SIGN_PREDICATE,
   generateKeyPair,
   KeyError,
+  keyHint,
   keyId,
   MAX_BUNDLE_BYTES,
   parseBundle,
@@ -66,7 +67,7 @@ describe('trust: keys and bundles', () => {
     const json = JSON.parse(bytes.toString())
     assert.equal(json.mediaType, BUNDLE_MEDIA_TYPE)
     assert.equal(json.dsseEnvelope.payloadType, 'application/vnd.in-toto+json')
-    assert.equal(json.verificationMaterial.publicKey.hint, keyId(a.publicKey))
+    assert.equal(json.verificationMaterial.publicKey.hint, keyHint(a.publicKey))
     const bundle = parseBundle(bytes, 'test')
     const ok = verifyBundle(bundle, [{name: 'b', key: b.publicKey}, {name: 'a', key: a.publicKey}], 'test')
     assert.equal(ok?.signer.name, 'a')

@@ -7,7 +7,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {bundleToJSON, toMessageSignatureBundle} from '@sigstore/bundle'
 import {OciLayoutStore} from '../../registry-client/layout-store.js'
-import {attachBundle, keyId, signManifest, verifyManifest} from '../../registry-client/sign/index.js'
+import {attachBundle, keyHint, keyId, signManifest, verifyManifest} from '../../registry-client/sign/index.js'
 import {pushArtifact} from '../registry/helpers.js'
 
 describe('trust: signatures in the local store', () => {
@@ -42,7 +42,7 @@ describe('trust: signatures in the local store', () => {
       Buffer.from(JSON.stringify(bundleToJSON(toMessageSignatureBundle({
         digest: createHash('sha256').update(bytes).digest(),
         signature: sign('sha256', bytes, a.privateKey),
-        keyHint: keyId(a.publicKey),
+        keyHint: keyHint(a.publicKey),
       }))))
     await attachBundle(store, other.manifest, messageBundle(art.bytes), {content: 'message-signature'})
     await assert.rejects(verifyManifest(store, other.manifest, keys, {reference: 'three', subjectBytes: other.bytes}), /message digest in the bundle is not the digest of the signed manifest/)
