@@ -22,6 +22,7 @@ import type {VmDriver, VmResult, VmSpec} from '../vm/driver.js'
 import {QemuDriver} from '../vm/qemu.js'
 import {SandboxError} from './errors.js'
 import {writeKitLayers} from './layers.js'
+import {commOf, processTree} from './procs.js'
 import {buildPlan} from './plan.js'
 import {composeSources, locateKit, readKitArgs, relocateKit, type Composition, type KitSource} from './resolve.js'
 import {
@@ -268,6 +269,7 @@ export async function runSandbox(opts: RunSandboxOptions): Promise<RunSandboxRes
   let setupLog: WriteStream | undefined
   let result: VmResult | undefined
   let vmEnd = 0
+  let vmWatch: NodeJS.Timeout | undefined
   try {
     const policy = await sandboxPolicy(composition, def.config.policy, env)
     const credentials = composition.kits.flatMap((k) => policyFromKit(k.kit.spec).credentials)
@@ -316,6 +318,16 @@ export async function runSandbox(opts: RunSandboxOptions): Promise<RunSandboxRes
     setupLog = createWriteStream(join(dir, opts.exec ? 'setup-exec.log' : 'setup.log'), {flags: 'w', mode: 0o600})
     await record({...state, state: 'running', command: plan.command})
     if (abort.signal.aborted) throw new SandboxError('SANDBOX_STATE', `sandbox ${def.name} was stopped before it started`)
+    // Record the VM's pid once it runs, so that `kit stop`/`kit rm` can clean up a VM whose
+    // `kit run` process was killed outright.
+    if (!opts.exec) {
+      vmWatch = setInterval(() => {
+        const vm = processTree(process.pid).find((p) => p !== process.pid && commOf(p).startsWith('qemu-system'))
+        if (vm === undefined) return
+        clearInterval(vmWatch)
+        void record({...state, state: 'running', command: plan.command, vmPid: vm}).catch(() => {})
+      }, 500)
+    }
     result = await driver.run(spec, {
       ...(opts.stdout ? {stdout: opts.stdout} : {}),
       ...(opts.stderr ? {stderr: opts.stderr} : {}),
@@ -335,6 +347,7 @@ export async function runSandbox(opts: RunSandboxOptions): Promise<RunSandboxRes
     }
     throw e
   } finally {
+    clearInterval(vmWatch)
     process.off('SIGTERM', onTerm)
     process.off('SIGINT', onInt)
     opts.signal?.removeEventListener('abort', onOuterAbort)

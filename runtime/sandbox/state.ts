@@ -12,7 +12,7 @@ import {mkdir, readdir, readFile, rename, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {sandboxesDir} from '../home.js'
 import {SandboxError} from './errors.js'
-import {processTree} from './procs.js'
+import {cmdlineOf, commOf, processTree} from './procs.js'
 import type {KitSource} from './resolve.js'
 
 export const SANDBOX_NAME = /^[a-z0-9]([a-z0-9_.-]{0,62}[a-z0-9])?$/
@@ -55,6 +55,8 @@ export interface SandboxState {
   accel?: string
   /** The command of the last run. */
   command?: string[]
+  /** The VM process (QEMU) of the current run. */
+  vmPid?: number
 }
 
 export function sandboxDir(name: string, env: NodeJS.ProcessEnv = process.env): string {
@@ -175,12 +177,32 @@ export interface RemoveSandboxResult {
   stopped: boolean
 }
 
+/**
+ * Kills the VM a run recorded if it outlived its `kit run` process (killed outright): only when the
+ * pid is still a QEMU sharing this sandbox's workspace, so a recycled pid is never touched.
+ */
+export function killStaleVm(st: SandboxState, workspace: string): boolean {
+  if (!st.vmPid || pidAlive(st.pid) || !pidAlive(st.vmPid)) return false
+  if (!commOf(st.vmPid).startsWith('qemu-system')) return false
+  if (!cmdlineOf(st.vmPid).some((a) => a.includes(`path=${workspace.replace(/,/g, ',,')},`))) return false
+  try {
+    process.kill(-st.vmPid, 'SIGKILL') // its process group: QEMU and its connectors
+  } catch {
+    try {
+      process.kill(st.vmPid, 'SIGKILL')
+    } catch {
+      return false
+    }
+  }
+  return true
+}
+
 /** Stops a live run (unless it is refused) and deletes the sandbox's directory. */
 export async function removeSandbox(name: string, opts: {force?: boolean; env?: NodeJS.ProcessEnv} = {}): Promise<RemoveSandboxResult> {
   const env = opts.env ?? process.env
-  await readDefinition(name, env)
+  const def = await readDefinition(name, env)
   const st = await readState(name, env)
-  let stopped = false
+  let stopped = killStaleVm(st, def.config.workspace)
   if (liveState(st) === 'running' || liveState(st) === 'starting') {
     if (!opts.force) throw new SandboxError('SANDBOX_RUNNING', `sandbox ${name} is running (pid ${st.pid}): kit stop ${name} first, or remove with --force`)
     await stopSandbox(name, {env})
@@ -202,11 +224,12 @@ export interface StopResult {
  */
 export async function stopSandbox(name: string, opts: {env?: NodeJS.ProcessEnv; graceMs?: number} = {}): Promise<StopResult> {
   const env = opts.env ?? process.env
-  await readDefinition(name, env)
+  const def = await readDefinition(name, env)
   const st = await readState(name, env)
   if (!pidAlive(st.pid) || !(st.state === 'running' || st.state === 'starting')) {
+    const killed = killStaleVm(st, def.config.workspace)
     if (st.state === 'running' || st.state === 'starting') await writeState(name, {...st, state: 'stopped', endedAt: new Date().toISOString()}, env)
-    return {name, wasRunning: false}
+    return {name, wasRunning: killed}
   }
   process.kill(st.pid!, 'SIGTERM')
   const deadline = Date.now() + (opts.graceMs ?? 15_000)
