@@ -34,7 +34,7 @@ export class UpstreamCAError extends Error {
 
 export async function startStandaloneProxy(opts: StandaloneOptions): Promise<RunningProxy & {rules: number; logFile: string}> {
   const env = opts.env ?? process.env
-  const kits = await loadKitPolicies(opts.kits ?? [])
+  const kits = await loadKitPolicies(opts.kits ?? [], env)
   const policy = await effectivePolicy({env, kits, allow: opts.allow ?? [], deny: opts.deny ?? []})
   const upstreamCAs: string[] = []
   for (const f of opts.upstreamCAFiles ?? []) {

@@ -121,7 +121,9 @@ describe('kit proxy and kit policy (CLI)', function () {
     const bad = await k('policy', 'allow', 'bedrock.*.amazonaws.com')
     assert.equal(bad.code, 1)
     assert.match(bad.stderr, /^kit: invalid network rule "bedrock\.\*\.amazonaws\.com": /m)
-    const ls = JSON.parse((await k('policy', 'ls', '--json', '--kit', kitDir)).stdout) as {tier: string; rules: Array<{effect: string; rule: string; source: string}>}
+    // A kit by store reference: build it into the store first.
+    assert.equal((await k('build', kitDir)).code, 0)
+    const ls = JSON.parse((await k('policy', 'ls', '--json', '--kit', 'fixture-api:latest')).stdout) as {tier: string; rules: Array<{effect: string; rule: string; source: string}>}
     assert.equal(ls.tier, 'balanced')
     assert.deepEqual(ls.rules.find((r) => r.rule === '**.tracker.example'), {effect: 'deny', rule: '**.tracker.example', source: 'local'})
     assert.deepEqual(ls.rules.find((r) => r.rule === 'api.fixture.example'), {effect: 'allow', rule: 'api.fixture.example', source: 'kit fixture-api'})

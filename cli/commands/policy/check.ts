@@ -9,7 +9,7 @@ export default class PolicyCheck extends KitCommand {
   static override args = {url: Args.string({description: 'an absolute http(s) URL', required: true})}
   static override flags = {
     method: Flags.string({description: 'The request method.', default: 'GET'}),
-    kit: Flags.string({description: 'A kit directory whose rules apply too (repeatable).', multiple: true}),
+    kit: Flags.string({description: 'A kit (directory or store reference) whose rules apply too (repeatable).', multiple: true}),
   }
 
   async run(): Promise<CheckResult> {

@@ -6,7 +6,7 @@ import {KitCommand} from '../../base.js'
 export default class PolicyLs extends KitCommand {
   static override description = 'List the rules in force, each with its source: org, tier, local, kit NAME.'
   static override flags = {
-    kit: Flags.string({description: 'Also show the rules of this kit directory (repeatable).', multiple: true}),
+    kit: Flags.string({description: 'Also show the rules of this kit (directory or store reference; repeatable).', multiple: true}),
   }
 
   async run(): Promise<{tier: string; rules: ListedRule[]}> {

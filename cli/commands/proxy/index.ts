@@ -11,7 +11,7 @@ export default class Proxy extends KitCommand {
   ]
   static override flags = {
     listen: Flags.string({description: 'Address and port to listen on (ADDR:PORT).', default: '127.0.0.1:3128'}),
-    kit: Flags.string({description: 'A kit directory whose network rules and credentials apply (repeatable).', multiple: true}),
+    kit: Flags.string({description: 'A kit (directory or store reference NAME:TAG) whose network rules and credentials apply (repeatable).', multiple: true}),
     allow: Flags.string({description: 'An allow rule (repeatable).', multiple: true}),
     deny: Flags.string({description: 'A deny rule (repeatable).', multiple: true}),
     log: Flags.string({description: 'Audit log file (JSON lines); default KIT_HOME/logs/policy.jsonl.'}),
