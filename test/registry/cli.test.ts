@@ -59,6 +59,9 @@ describe('kit push / pull / tags / lock / login against a registry', function ()
     }
     kitDir = join(dir, 'github')
     await cp(join(SAMPLE, 'github'), kitDir, {recursive: true})
+    // Pin the version this test publishes, whatever the sample kit says today.
+    const spec = await readFile(join(kitDir, 'spec.yaml'), 'utf8')
+    await writeFile(join(kitDir, 'spec.yaml'), /^version:/m.test(spec) ? spec.replace(/^version:.*$/m, 'version: "1.0.0"') : spec.replace(/^name:.*$/m, (l) => `${l}\nversion: "1.0.0"`))
   })
   after(async () => {
     await registry?.stop()
