@@ -6,7 +6,14 @@ import assert from 'node:assert/strict'
 import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {homedir, tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {spawnSync} from 'node:child_process'
 import {buildKit} from '../../kit-compiler/build.js'
+import {copy} from '../../registry-client/copy.js'
+import {parseReference} from '../../registry-client/reference.js'
+import {RemoteRepository} from '../../registry-client/remote.js'
+import {importRootfsTarball} from '../../runtime/image/import.js'
+import {ensureImage} from '../../runtime/image/resolve.js'
+import {startRegistry, type TestRegistry} from '../support/registry.js'
 import {OciLayoutStore} from '../../registry-client/layout-store.js'
 import {writeKitLayers} from '../../runtime/sandbox/layers.js'
 import {buildPlan} from '../../runtime/sandbox/plan.js'
@@ -209,5 +216,79 @@ describe('runtime/sandbox: resolution, layers, plan, state', function () {
     assert.deepEqual([s.requests, s.allowed, s.blocked, s.bytesUp, s.bytesDown], [3, 2, 1, 150, 2070])
     assert.deepEqual(s.hosts.map((h) => [h.host, h.requests, h.blocked]), [['api.anthropic.com', 2, 0], ['evil.example', 1, 1]])
     assert.match(formatEgress(JSON.parse(lines[1]!)), /DENY  GET evil.example\/ 403 rule="default deny"/)
+  })
+})
+
+describe('runtime/sandbox: kits and images from a registry', function () {
+  this.timeout(60_000)
+  let registry: TestRegistry
+  let home: string
+  let env: NodeJS.ProcessEnv
+  let digest: string
+  let imageDigest: string
+  before(async function () {
+    if (spawnSync('sh', ['-c', 'command -v docker-registry']).status !== 0) {
+      console.log('      (skipped: docker-registry is not installed)')
+      this.skip()
+    }
+    registry = await startRegistry()
+    home = mkdtempSync(join(tmpdir(), 'kit-rt-registry-'))
+    env = {...process.env, KIT_HOME: join(home, 'client')}
+    const publisher = await OciLayoutStore.open(join(home, 'publisher'))
+    const dir = makeKit(MIXIN)
+    digest = (await buildKit(dir, {store: publisher, tag: 'tools:1.2.0'})).digest
+    await copy(publisher, 'tools:1.2.0', new RemoteRepository(parseReference(`${registry.host}/team/tools`)), '1.2.0')
+    const tarball = join(home, 'rootfs.tar')
+    writeFileSync(tarball, 'x') // replaced below
+    const {default: tar} = await import('tar-stream')
+    const pack = tar.pack()
+    const chunks: Buffer[] = []
+    pack.on('data', (c: unknown) => {
+      chunks.push(c as Buffer)
+    })
+    const ended = new Promise<void>((r) => pack.on('end', () => r()))
+    pack.entry({name: 'usr/', type: 'directory'})
+    pack.entry({name: 'usr/hello', mode: 0o644}, 'from the registry\n')
+    pack.finalize()
+    await ended
+    writeFileSync(tarball, Buffer.concat(chunks))
+    imageDigest = (await importRootfsTarball(publisher, tarball, 'agent-image:1', {env: {...process.env, KIT_HOME: join(home, 'pub-home')}})).manifest.digest
+    await copy(publisher, 'agent-image:1', new RemoteRepository(parseReference(`${registry.host}/team/agent`)), '1')
+  })
+  after(async () => {
+    cleanupKits()
+    await registry?.stop()
+    if (home) rmSync(home, {recursive: true, force: true})
+  })
+
+  it('pulls a kit by tag or semver range into the store and loads it like a directory', async () => {
+    const store = await OciLayoutStore.open(join(env.KIT_HOME!, 'store'))
+    const byTag = await locateKit(`${registry.host}/team/tools:1.2.0`, {store, env})
+    assert.equal(byTag.source, 'registry')
+    assert.equal(byTag.digest, digest)
+    assert.equal(readFileSync(join(byTag.dir, 'spec.yaml'), 'utf8'), MIXIN)
+    const byRange = await locateKit(`${registry.host}/team/tools@^1`, {store, env})
+    assert.equal(byRange.digest, digest)
+    assert.equal(byRange.dir, byTag.dir, 'materialised once per digest')
+    // now in the local store under its full name: no registry needed
+    const local = await locateKit(`${registry.host}/team/tools:1.2.0`, {store, env})
+    assert.equal(local.source, 'store')
+    await assert.rejects(locateKit(`${registry.host}/team/tools:1.2.0-nope`, {store, env}))
+    await assert.rejects(
+      locateKit(`${registry.host}/other/tools:1.2.0`, {store, env, allowedSources: [`${registry.host}/team`]}),
+      (e: Error & {code?: string}) => e.code === 'SOURCE_NOT_ALLOWED',
+    )
+  })
+
+  it('pulls an agent image from a registry into the store and unpacks it', async () => {
+    const store = await OciLayoutStore.open(join(env.KIT_HOME!, 'store'))
+    const ref = `${registry.host}/team/agent:1`
+    const got = await ensureImage(store, ref, {env})
+    assert.equal(got.image.source, 'registry')
+    assert.equal(got.image.manifest.digest, imageDigest)
+    assert.equal(readFileSync(join(got.rootfs.dir, 'usr/hello'), 'utf8'), 'from the registry\n')
+    const again = await ensureImage(store, ref, {env, offline: true})
+    assert.equal(again.image.source, 'store')
+    assert.equal(again.rootfs.unpacked, false)
   })
 })
