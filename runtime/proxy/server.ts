@@ -46,6 +46,8 @@ export interface ProxyLimits {
   handshakeTimeoutMs: number
   /** Time to connect upstream. */
   connectTimeoutMs: number
+  /** Client connections held at once; more are refused. */
+  maxConnections: number
 }
 
 export const DEFAULT_LIMITS: ProxyLimits = {
@@ -56,6 +58,7 @@ export const DEFAULT_LIMITS: ProxyLimits = {
   idleTimeoutMs: 600_000,
   handshakeTimeoutMs: 10_000,
   connectTimeoutMs: 30_000,
+  maxConnections: 8192,
 }
 
 export interface ProxyOptions {
@@ -278,6 +281,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   for (const s of [outer, inner]) {
     s.timeout = limits.idleTimeoutMs
   }
+  outer.maxConnections = limits.maxConnections
   outer.on('connection', (s: net.Socket) => {
     sockets.add(s)
     s.on('close', () => sockets.delete(s))
@@ -749,6 +753,10 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
         } as tls.TLSSocketOptions)
         targets.set(tsock, target)
         sockets.add(tsock)
+        // A slow handshake gets the handshake timeout; the HTTP server's idle timeout follows.
+        const handshakeTimer = setTimeout(() => tsock.destroy(), limits.handshakeTimeoutMs)
+        tsock.once('secure', () => clearTimeout(handshakeTimer))
+        tsock.once('close', () => clearTimeout(handshakeTimer))
         tsock.on('close', () => sockets.delete(tsock))
         tsock.on('error', (e) => {
           if (!target.sniRefused) target.sniRefused = undefined

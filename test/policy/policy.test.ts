@@ -163,3 +163,34 @@ describe('policy: kits, local state, check', () => {
     assert.throws(() => checkUrl(p, 'ftp://x.test/'), /scheme/)
   })
 })
+
+describe('policy: the audit log reader', () => {
+  it('reads entries, then follows new ones until aborted', async () => {
+    const {readAuditLog, formatAuditEntry} = await import('../../runtime/policy/commands.js')
+    const {AuditLog} = await import('../../runtime/proxy/audit.js')
+    const dir = tempDir('kit-auditlog-')
+    try {
+      const file = join(dir, 'logs', 'policy.jsonl')
+      const log = new AuditLog(file, 'sbx')
+      const entry = {kind: 'request' as const, method: 'GET', host: 'a.test', port: 443, path: '/p?q=secret', decision: 'allow' as const, rule: 'a.test', status: 200, bytesUp: 1, bytesDown: 2, durationMs: 3}
+      log.write(entry)
+      await new Promise((r) => setTimeout(r, 50))
+      const seen: string[] = []
+      const ac = new AbortController()
+      const following = readAuditLog({file, follow: true, signal: ac.signal, onEntry: (e) => seen.push(formatAuditEntry(e))})
+      await new Promise((r) => setTimeout(r, 100))
+      log.write({...entry, path: '/second'})
+      const end = Date.now() + 5000
+      while (seen.length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
+      ac.abort()
+      await following
+      await log.close()
+      assert.equal(seen.length, 2)
+      assert.match(seen[0]!, /ALLOW GET a\.test:443\/p 200 rule=a\.test up=1 down=2 3ms sandbox=sbx$/)
+      assert.ok(!readFileSync(file, 'utf8').includes('secret'), 'no query strings in the log')
+      assert.equal((await readAuditLog({file, tail: 1}))[0]!.path, '/second')
+    } finally {
+      removeDir(dir)
+    }
+  })
+})
