@@ -116,6 +116,16 @@ describe('registry-client: faults between us and the registry', function () {
     assert.ok(Date.now() - started >= 900, 'waited for Retry-After')
   })
 
+  it('fails at once, with the status, when Retry-After asks for longer than the policy allows', async () => {
+    proxy.add({method: 'HEAD', path: /\/manifests\//, action: 'status', status: 429, headers: {'retry-after': '3600'}})
+    await assert.rejects(pullInto(), (err: Error & {status?: number}) => {
+      assert.equal(err.status, 429)
+      assert.match(err.message, new RegExp(`${proxy.host}/faults/x:v1: HTTP 429`))
+      return true
+    })
+    assert.equal(proxy.rules[0].fired, 1)
+  })
+
   it('retries connection resets', async () => {
     proxy.add({method: 'HEAD', path: /\/manifests\//, action: 'reset', times: 2})
     const {result} = await pullInto()
