@@ -139,6 +139,7 @@ rm -rf "$BIG"
 rss() { /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F: '/Maximum resident set size/ {gsub(/ /,"",$2); print $2}'; }
 KIT_RSS=$(KIT_HOME="$TMP/home-big" rss $KIT pull "$HOST/bench/big:1" --json)
 rm -rf "$TMP/home-big"
+IDLE_RSS=$(rss $KIT version)
 SKO_RSS=$(rss skopeo copy -q --src-tls-verify=false "docker://$HOST/bench/big:1" "oci:$TMP/sko-big:1")
 rm -rf "$TMP/sko-big"
 
@@ -152,3 +153,4 @@ printf '%-34s %9ss %9ss %7sx\n' "pull, in-process (no CLI start-up)" "$LL" "$SL"
 printf '%-34s %9ss\n' "CLI start-up (kit version)" "$ST"
 printf '%-34s %10s\n' "bytes uploaded, second push" "$NOOP"
 printf '%-34s %8sMB %8sMB %7sx\n' "peak RSS, pull ${BIG_MB} MB" "$((KIT_RSS / 1024))" "$((SKO_RSS / 1024))" "$(ratio "$KIT_RSS" "$SKO_RSS")"
+printf '%-34s %8sMB\n' "peak RSS, kit version (idle CLI)" "$((IDLE_RSS / 1024))"
