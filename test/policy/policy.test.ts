@@ -6,7 +6,8 @@ import {policyFromKit} from '../../runtime/policy/from-kit.js'
 import {addLocalRule, initLocalPolicy, readLocalPolicy, removeLocalRule} from '../../runtime/policy/local-policy.js'
 import {Policy, PolicyRuleError} from '../../runtime/policy/policy.js'
 import {BALANCED, tierRules} from '../../runtime/policy/tiers.js'
-import {parseNetworkRule} from '../../kit-compiler/network-rules.js'
+import {bigIntToIp, ipToBigInt, parseNetworkRule} from '../../kit-compiler/network-rules.js'
+import {SPECIAL_RANGES} from '../../runtime/policy/special-addresses.js'
 import {removeDir, tempDir} from '../proxy/fixtures.js'
 
 describe('policy engine', () => {
@@ -79,18 +80,26 @@ describe('policy engine', () => {
   })
 
   it('checks resolved addresses: special ranges need a CIDR rule inside them, CIDR denies apply', () => {
-    const p = new Policy({layers: [{source: 'local', allow: ['**', '10.1.0.0/16:*', '0.0.0.0/0:*'], deny: ['203.0.113.0/24']}]})
-    assert.equal(p.checkResolvedAddress('127.0.0.1', 443)?.rule, 'destination-ip-prohibited', '0.0.0.0/0 does not name loopback')
-    assert.equal(p.checkResolvedAddress('169.254.169.254', 80)?.rule, 'destination-ip-prohibited')
-    assert.equal(p.checkResolvedAddress('::ffff:169.254.169.254', 80)?.rule, 'destination-ip-prohibited')
-    assert.equal(p.checkResolvedAddress('fd00::1', 443)?.rule, 'destination-ip-prohibited')
-    assert.equal(p.checkResolvedAddress('10.1.2.3', 5432), undefined)
-    assert.equal(p.checkResolvedAddress('10.2.0.1', 443)?.action, 'deny')
-    assert.equal(p.checkResolvedAddress('203.0.113.9', 443)?.rule, '203.0.113.0/24')
-    assert.equal(p.checkResolvedAddress('198.51.100.7', 443), undefined)
-    const link = new Policy({layers: [{source: 'local', allow: ['169.254.0.0/16:*']}]})
-    assert.ok(link.checkResolvedAddress('169.254.169.254', 80), 'metadata needs a rule naming it, not link-local at large')
-    assert.equal(link.checkResolvedAddress('169.254.1.1', 80), undefined)
+    // Addresses here are only matched, never connected to: the first address of each special range
+    // (from the module's own table), and a public one made by stepping out of 10/8.
+    const first = (r: (typeof SPECIAL_RANGES)[number]) => bigIntToIp(r.pattern.network + (r.pattern.prefix < (r.pattern.family === 4 ? 32 : 128) ? 1n : 0n), r.pattern.family)
+    const guest = '10.0.2.15'
+    const publicAddr = bigIntToIp(ipToBigInt(guest) + (1n << 24n), 4)
+    const everything = new Policy({layers: [{source: 'local', allow: ['**', '0.0.0.0/0:*', '[::/0]:*']}]})
+    for (const r of SPECIAL_RANGES) {
+      assert.equal(everything.checkResolvedAddress(first(r), 443)?.rule, 'destination-ip-prohibited', `${r.cidr} (${r.label}) is not named by /0`)
+    }
+    assert.equal(everything.checkResolvedAddress(publicAddr, 443), undefined)
+    const metadata = SPECIAL_RANGES.find((r) => r.label === 'metadata')!
+    assert.equal(everything.checkResolvedAddress(`::ffff:${first(metadata)}`, 80)?.rule, 'destination-ip-prohibited', 'IPv4-mapped IPv6 is its IPv4 address')
+    const p = new Policy({layers: [{source: 'local', allow: ['10.0.2.0/24:*', '0.0.0.0/0:*'], deny: [`${bigIntToIp((ipToBigInt(publicAddr) >> 8n) << 8n, 4)}/24`]}]})
+    assert.equal(p.checkResolvedAddress(guest, 5432), undefined, 'a CIDR rule inside 10/8 unlocks it')
+    assert.equal(p.checkResolvedAddress(bigIntToIp(ipToBigInt(guest) + 256n, 4), 443)?.action, 'deny', 'only the part it names')
+    assert.equal(p.checkResolvedAddress(publicAddr, 443)?.source, 'local', 'CIDR denies apply to resolved addresses')
+    const linkLocal = SPECIAL_RANGES.find((r) => r.label === 'link-local' && r.pattern.family === 4)!
+    const link = new Policy({layers: [{source: 'local', allow: [`${linkLocal.cidr}:*`]}]})
+    assert.ok(link.checkResolvedAddress(first(metadata), 80), 'metadata needs a rule naming it, not link-local at large')
+    assert.equal(link.checkResolvedAddress(first(linkLocal), 80), undefined)
   })
 
   it('refuses rules it cannot enforce, naming the layer', () => {
