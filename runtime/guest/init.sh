@@ -12,6 +12,8 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 
 STATUS=/dev/null
+mark() { echo "kit-init: $*" > /dev/kmsg 2>/dev/null; }
+mark stage1
 fail() {
   echo "kit-init: FAIL stage1: $*" > /dev/console
   echo "fail stage1 $*" > "$STATUS" 2>/dev/null
@@ -37,6 +39,7 @@ while read -r mod; do
   [ -n "$mod" ] || continue
   insmod "/lib/modules/$mod" 2>/dev/console || fail "insmod $mod"
 done < /lib/kit/modules.list
+mark modules loaded
 
 # virtio-serial ports: name them /dev/kit-<name without "kit."> (no udev here).
 i=0
@@ -54,6 +57,7 @@ while [ $i -lt 100 ]; do
   usleep 20000
 done
 [ -e /dev/kit-status ] || fail "virtio-serial port kit.status not found"
+mark ports found
 STATUS=/dev/kit-status
 
 mkdir -p /lower /rw /newroot
@@ -69,6 +73,7 @@ esac
 mount -t tmpfs -o mode=0755 tmpfs /rw || fail "mount tmpfs"
 mkdir -p /rw/upper /rw/work
 mount -t overlay overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work /newroot || fail "mount overlay root"
+mark root mounted
 
 # Private area of the init, root only (busybox itself is world-executable for the agent's setpriv).
 mkdir -p /newroot/.kit/bin /newroot/.kit/layers
@@ -89,6 +94,7 @@ done
 mkdir -p "/newroot$WORKDIR"
 mount -t 9p -o "trans=virtio,$WSOPTS" workspace "/newroot$WORKDIR" || fail "mount workspace"
 
+mark shares mounted
 mkdir -p /newroot/proc /newroot/sys /newroot/dev
 mount --move /proc /newroot/proc
 mount --move /sys /newroot/sys

@@ -43,6 +43,7 @@ shutdown_vm() {
   sleep 10
 }
 st "boot $(up)"
+echo "kit-init: stage2" > /dev/kmsg 2>/dev/null
 
 KIT_WORKDIR=/workspace
 AGENT_UID=1000
@@ -179,6 +180,7 @@ kit_workspace_layer() { # N
 }
 
 kit_run() { # ARGV... : the command, as the agent, in the workspace; its exit code goes to the host
+  echo "kit-init: start" > /dev/kmsg 2>/dev/null
   st "start $(up)"
   run_as 1000 "$PLAN/agent-env.sh" "$KIT_WORKDIR" "$@" >/dev/kit-stdout 2>/dev/kit-stderr </dev/null
   rc=$?

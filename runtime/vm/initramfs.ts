@@ -10,7 +10,7 @@ import {gzipSync} from 'node:zlib'
 import {cacheDir} from '../home.js'
 import {CpioEntry, cpioNewc} from './cpio.js'
 import {VmError} from './errors.js'
-import {Kernel, resolveModules} from './kernel.js'
+import {Kernel, resolveModules, stripModuleSignature} from './kernel.js'
 
 /** Modules loaded by the guest init, dependencies resolved from the .ko files. */
 export const GUEST_MODULES = [
@@ -19,7 +19,7 @@ export const GUEST_MODULES = [
 ]
 
 /** Bumped when the layout of the initramfs changes. */
-const FORMAT = 'kit-initramfs-1'
+const FORMAT = 'kit-initramfs-2'
 
 /** runtime/guest in the source tree (works from dist/runtime/vm and from runtime/vm). */
 export function guestAssetsDir(): string {
@@ -88,7 +88,7 @@ export async function ensureInitramfs(kernel: Kernel, env: NodeJS.ProcessEnv = p
     {type: 'file', path: 'init', data: init, mode: 0o755},
     {type: 'file', path: 'lib/kit/stage2.sh', data: stage2, mode: 0o644},
     {type: 'file', path: 'lib/kit/modules.list', data: modules.map(m => m.name + '.ko').join('\n') + '\n'},
-    ...modules.map((m): CpioEntry => ({type: 'file', path: `lib/modules/${m.name}.ko`, data: m.data})),
+    ...modules.map((m): CpioEntry => ({type: 'file', path: `lib/modules/${m.name}.ko`, data: stripModuleSignature(m.data)})),
   ]
   const archive = gzipSync(cpioNewc(entries), {level: 6})
   await mkdir(dir, {recursive: true})

@@ -203,6 +203,21 @@ function dependsOf(ko: Buffer): string[] {
   return s ? s.split(',').map(x => x.replace(/-/g, '_')) : []
 }
 
+const SIG_MAGIC = Buffer.from('~Module signature appended~\n')
+
+/**
+ * The module without its appended signature. The guest kernel does not enforce signatures (no
+ * lockdown); verifying them costs tens of milliseconds per module under TCG.
+ */
+export function stripModuleSignature(ko: Buffer): Buffer {
+  if (ko.length < SIG_MAGIC.length + 12 || !ko.subarray(ko.length - SIG_MAGIC.length).equals(SIG_MAGIC)) return ko
+  // struct module_signature (12 bytes) precedes the magic; sig_len is its last field, big-endian.
+  const info = ko.length - SIG_MAGIC.length - 12
+  const sigLen = ko.readUInt32BE(info + 8)
+  const end = info - sigLen
+  return end > 0 ? ko.subarray(0, end) : ko
+}
+
 export interface ResolvedModule {
   name: string
   /** Path relative to the modules dir (kernel/...). */
