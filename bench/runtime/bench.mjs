@@ -46,7 +46,7 @@ for (let i = 0; i < RUNS; i++) {
 const env = {...process.env, KIT_VM_ACCEL: accel, KIT_KERNEL: kernel.kernel, KIT_KERNEL_MODULES: kernel.modulesDir}
 const ws = join(work, 'ws')
 mkdirSync(ws)
-const spec = {name: 'bench', rootfs, kitLayers: [], workspace: ws, env: {}, plan: {install: [], files: [], startup: []}, command: ['true']}
+const spec = {name: 'bench', rootfs, rootfsId: `bench-${process.pid}`, kitLayers: [], workspace: ws, env: {}, plan: {install: [], files: [], startup: []}, command: ['true']}
 const cold = []
 for (let i = 0; i < RUNS; i++) {
   const home = join(work, `cold-${i}`)

@@ -9,7 +9,7 @@ import {join} from 'node:path'
 import {gunzipSync} from 'node:zlib'
 import {cpioNewc} from '../../runtime/vm/cpio.js'
 import {planArchive} from '../../runtime/vm/initramfs.js'
-import {resolveModules} from '../../runtime/vm/kernel.js'
+import {resolveModules, stripModuleSignature} from '../../runtime/vm/kernel.js'
 import {compilePlan, GuestContext, renderMemory, shQuote} from '../../runtime/vm/plan.js'
 import {SHARED_CACHE} from './support.js'
 
@@ -113,5 +113,10 @@ describe('vm: cpio, plan, memory, modules', () => {
     before('virtio_ring', 'virtio_pci')
     before('jbd2', 'ext4')
     await assert.rejects(resolveModules(join(mods, version), ['no_such_module']), /not found/)
+    const ext4 = (await resolveModules(join(mods, version), ['ext4'])).find(m => m.name === 'ext4')!
+    const stripped = stripModuleSignature(ext4.data)
+    assert.ok(ext4.data.toString('latin1').endsWith('~Module signature appended~\n'), 'Debian signs its modules')
+    assert.ok(stripped.length < ext4.data.length && stripped.subarray(0, 4).toString('latin1') === '\x7fELF')
+    assert.equal(stripModuleSignature(stripped), stripped)
   })
 })
