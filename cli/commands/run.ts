@@ -5,7 +5,7 @@ import {KitCommand} from '../base.js'
 
 export default class Run extends KitCommand {
   static override description = `Run an agent kit (with mixins stacked in order) in a sandbox: a microVM with its own kernel that sees only the workspace, every request going through the sandbox's policy proxy.
-With a command after --, runs it as the agent (uid 1000) in the workspace and exits with its exit code; without one, runs the agent kit's entrypoint + command.default. The sandbox keeps its resolved kit set (by digest): \`kit run --name NAME\` starts it again with no other flags.
+With a command after --, runs it as the agent (uid 1000) in the workspace and exits with its exit code; without one, runs the agent kit's entrypoint + command.default (no terminal is attached yet: command.interactive is not used). The sandbox keeps its resolved kit set (store kits by digest, directory kits as a copy): \`kit run --name NAME\` starts it again with no other flags.
 The docker driver is not built yet: it would share the host kernel.`
   static override examples = [
     '<%= config.bin %> run ./sample-kits/shell-agent --kit ./sample-kits/github --workspace ./my-project -- git status',
@@ -38,6 +38,9 @@ The docker driver is not built yet: it would share the host kernel.`
     if (extra.length > 0) this.error(`unexpected argument ${JSON.stringify(extra[0])}: put the command after --`, {exit: 2})
     if (dd >= 0 && command!.length === 0) this.error('nothing after --: give a command, or leave out --', {exit: 2})
     const json = this.jsonEnabled()
+    if (!command && process.stdin.isTTY) {
+      process.stderr.write("kit: the qemu driver cannot attach a terminal yet: running the agent's headless command (entrypoint + command.default)\n")
+    }
     const result = await runSandbox({
       agent: args.agent,
       kits: flags.kit ?? [],

@@ -4,9 +4,10 @@
 // a kit directory (spec.yaml = the config blob bytes; layer `home/agent/X` → `files/home/X`,
 // `workspace/X` → `files/workspace/X`) and then loaded by loadKit like any directory, so launch
 // has one code path whatever the source.
+import {createHash} from 'node:crypto'
 import {existsSync} from 'node:fs'
-import {mkdir, mkdtemp, readFile, rename, rm, stat, writeFile} from 'node:fs/promises'
-import {isAbsolute, join, resolve} from 'node:path'
+import {chmod, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile} from 'node:fs/promises'
+import {basename, isAbsolute, join, resolve} from 'node:path'
 import {createGunzip} from 'node:zlib'
 import tar from 'tar-stream'
 import {parse as parseYaml} from 'yaml'
@@ -34,6 +35,9 @@ export interface KitSource {
   reference?: string
   /** The artifact's manifest digest (store and registry kits). */
   digest?: string
+  /** A directory kit's copy kept with the sandbox (what a restart loads), and its content digest. */
+  snapshot?: string
+  contentDigest?: string
 }
 
 export interface ResolveKitOptions {
@@ -95,6 +99,7 @@ export async function locateKit(input: string, opts: ResolveKitOptions): Promise
 
 /** Loads a kit again from what a sandbox recorded (store kits by digest: the same content). */
 export async function relocateKit(k: KitSource, opts: ResolveKitOptions): Promise<KitSource> {
+  if (k.source === 'dir' && k.snapshot && existsSync(join(k.snapshot, '.complete'))) return {...k, dir: k.snapshot}
   if (k.source === 'dir') {
     if (!(await stat(k.dir).catch(() => undefined))?.isDirectory()) throw new SandboxError('KIT_NOT_FOUND', `kit ${k.input}: the directory ${k.dir} is gone`)
     return k
@@ -165,6 +170,45 @@ export async function materialiseKit(store: OciLayoutStore, digest: string, env:
     await rm(tmp, {recursive: true, force: true})
   }
   return dir
+}
+
+/**
+ * Copies a directory kit as loaded (its spec file, and the files/ entries the scan found, symlinks
+ * followed) to `dest`, so that a sandbox restarts with the kit it was created with. Returns the
+ * content digest (spec bytes, then each entry's path, mode and content).
+ */
+export async function snapshotKit(kit: LoadedKit, dest: string): Promise<string> {
+  const hash = createHash('sha256').update(kit.specBytes)
+  const tmp = `${dest}.tmp-${process.pid}`
+  await rm(tmp, {recursive: true, force: true})
+  await mkdir(tmp, {recursive: true})
+  try {
+    await writeFile(join(tmp, basename(kit.specPath)), kit.specBytes)
+    for (const e of kit.files) {
+      let rel: string | undefined
+      if (e.path === 'home/agent' || e.path.startsWith('home/agent/')) rel = join('files', 'home', e.path.slice('home/agent'.length))
+      else if (e.path === 'workspace' || e.path.startsWith('workspace/')) rel = join('files', 'workspace', e.path.slice('workspace'.length))
+      if (rel === undefined) continue
+      hash.update(`\0${e.path}\0${e.type}\0${e.mode.toString(8)}\0`)
+      if (e.type === 'directory') {
+        await mkdir(join(tmp, rel), {recursive: true, mode: 0o755})
+      } else if (e.source) {
+        const data = await readFile(e.source)
+        hash.update(data)
+        await mkdir(join(tmp, rel, '..'), {recursive: true, mode: 0o755})
+        await writeFile(join(tmp, rel), data, {mode: e.mode})
+        await chmod(join(tmp, rel), e.mode)
+      }
+    }
+    const digest = `sha256:${hash.digest('hex')}`
+    await writeFile(join(tmp, '.complete'), `${digest}\n`)
+    await rm(dest, {recursive: true, force: true})
+    await rename(tmp, dest)
+    return digest
+  } catch (e) {
+    await rm(tmp, {recursive: true, force: true})
+    throw e
+  }
 }
 
 /** Kit args from `--kit-arg` flags and `--kit-args-file` (a YAML file with an `args:` map); flags win. */

@@ -24,7 +24,7 @@ import {SandboxError} from './errors.js'
 import {writeKitLayers} from './layers.js'
 import {commOf, processTree} from './procs.js'
 import {buildPlan} from './plan.js'
-import {composeSources, locateKit, readKitArgs, relocateKit, type Composition, type KitSource} from './resolve.js'
+import {composeSources, locateKit, readKitArgs, relocateKit, snapshotKit, type Composition, type KitSource} from './resolve.js'
 import {
   checkSandboxName,
   liveState,
@@ -243,7 +243,16 @@ export async function runSandbox(opts: RunSandboxOptions): Promise<RunSandboxRes
   // The image (pulled or unpacked once, cached by digest).
   const {image, rootfs} = await ensureImage(store, composition.sandbox.agent.image, {env, allowedSources: await allowedSources(env), progress: opts.progress})
   def.image = {reference: image.reference, digest: image.manifest.digest}
-  if (!opts.exec) await writeDefinition(def, env)
+  if (!opts.exec) {
+    // Directory kits are kept with the sandbox: a restart loads what it was created with.
+    for (const [i, k] of def.kits.entries()) {
+      if (k.source !== 'dir' || k.snapshot) continue
+      const snapshot = join(dir, 'kits', `${i}-${k.name}`)
+      k.contentDigest = await snapshotKit(composition.kits[i]!.kit, snapshot)
+      k.snapshot = snapshot
+    }
+    await writeDefinition(def, env)
+  }
   const layers = await writeKitLayers(composition.kits.map((k) => k.kit), join(dir, opts.exec ? `layers-exec-${process.pid}` : 'layers'))
 
   const state: SandboxState = {state: 'starting', pid: process.pid, startedAt: new Date().toISOString(), driver: driver.name}

@@ -17,7 +17,7 @@ import {startRegistry, type TestRegistry} from '../support/registry.js'
 import {OciLayoutStore} from '../../registry-client/layout-store.js'
 import {writeKitLayers} from '../../runtime/sandbox/layers.js'
 import {buildPlan} from '../../runtime/sandbox/plan.js'
-import {composeSources, locateKit, readKitArgs} from '../../runtime/sandbox/resolve.js'
+import {composeSources, locateKit, readKitArgs, relocateKit, snapshotKit} from '../../runtime/sandbox/resolve.js'
 import {checkWorkspace, parseMemory, prepareSandbox} from '../../runtime/sandbox/run.js'
 import {listSandboxes, removeSandbox, writeDefinition, writeState, stopSandbox} from '../../runtime/sandbox/state.js'
 import {egressStats, formatEgress} from '../../runtime/sandbox/stats.js'
@@ -204,6 +204,22 @@ describe('runtime/sandbox: resolution, layers, plan, state', function () {
     await removeSandbox('demo', {env})
     assert.equal(existsSync(join(home, 'sandboxes', 'demo')), false)
     assert.deepEqual(await listSandboxes(env), [])
+  })
+
+  it('keeps a directory kit with the sandbox: a restart loads the snapshot, not the edited directory', async () => {
+    const dir = makeKit(MIXIN, {'files/home/.local/bin/hello': {content: '#!/bin/sh\necho hi\n', mode: 0o755}})
+    const src = await locateKit(dir, {store, env})
+    const [loaded] = (await composeSources([await locateKit(agentDir, {store, env}), src], {})).kits.slice(1)
+    const snap = join(home, 'snap')
+    const digest = await snapshotKit(loaded!.kit, snap)
+    assert.match(digest, /^sha256:[0-9a-f]{64}$/)
+    assert.equal(await snapshotKit(loaded!.kit, join(home, 'snap2')), digest, 'the content digest is stable')
+    writeFileSync(join(dir, 'spec.yaml'), MIXIN.replace('MODE: tools', 'MODE: edited'))
+    const again = await relocateKit({...src, snapshot: snap, contentDigest: digest}, {store, env})
+    assert.equal(again.dir, snap)
+    const c = await composeSources([await locateKit(agentDir, {store, env}), again], {})
+    assert.equal(c.sandbox.environment.MODE, 'tools')
+    assert.equal(statSync(join(snap, 'files/home/.local/bin/hello')).mode & 0o777, 0o755)
   })
 
   it('sums egress figures from an audit log', () => {
