@@ -3,7 +3,6 @@
 // KIT_HOME/logs/policy.jsonl). The runtime starts the same proxy per sandbox with startProxy.
 import {readFile} from 'node:fs/promises'
 import {effectivePolicy} from '../policy/effective.js'
-import {loadKitPolicies} from '../policy/kits.js'
 import {auditLogPath} from '../policy/local-policy.js'
 import {SecretStore} from '../secrets/store.js'
 import {loadOrCreateCA} from './ca.js'
@@ -34,7 +33,8 @@ export class UpstreamCAError extends Error {
 
 export async function startStandaloneProxy(opts: StandaloneOptions): Promise<RunningProxy & {rules: number; logFile: string}> {
   const env = opts.env ?? process.env
-  const kits = await loadKitPolicies(opts.kits ?? [], env)
+  // The kit loader (schemas, YAML) is loaded only when kits are given.
+  const kits = opts.kits?.length ? await (await import('../policy/kits.js')).loadKitPolicies(opts.kits, env) : []
   const policy = await effectivePolicy({env, kits, allow: opts.allow ?? [], deny: opts.deny ?? []})
   const upstreamCAs: string[] = []
   for (const f of opts.upstreamCAFiles ?? []) {
