@@ -210,3 +210,11 @@ async function updateUserFile(env: NodeJS.ProcessEnv, fn: (s: Record<string, unk
   await mkdir(dirname(path), {recursive: true})
   await atomicWrite(path, JSON.stringify(sorted, null, 2) + '\n')
 }
+
+/**
+ * The settings every pull must honour, ready to spread into registry-client's pull()/resolveRemote()
+ * options: `pull(ref, store, {...(await pullPolicy()), ...})`.
+ */
+export async function pullPolicy(env: NodeJS.ProcessEnv = process.env): Promise<{allowedSources: string[]; allowedSourcesSetting: string}> {
+  return {allowedSources: (await getSetting<string[]>(ALLOWED_SOURCES.key, env)) ?? [], allowedSourcesSetting: ALLOWED_SOURCES.key}
+}

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import type {LockChange} from '../../registry-client/lockfile.js'
 import {lockFromRegistry} from '../../registry-client/pull.js'
-import {ALLOWED_SOURCES, getSetting} from '../../runtime/config.js'
+import {pullPolicy} from '../../runtime/config.js'
 import {KitCommand} from '../base.js'
 import {registryFlags, registryOptions} from '../registry.js'
 
@@ -21,8 +21,7 @@ export default class Lock extends KitCommand {
     const {args, flags} = await this.parse(Lock)
     const r = await lockFromRegistry(args.file, {
       ...(await registryOptions(flags)),
-      allowedSources: await getSetting<string[]>(ALLOWED_SOURCES.key),
-      allowedSourcesSetting: ALLOWED_SOURCES.key,
+      ...(await pullPolicy()),
       update: flags.update,
       frozen: flags['frozen-lockfile'],
       lockfile: flags.lockfile,

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 import {OciLayoutStore} from '../../registry-client/layout-store.js'
 import {LOCKFILE_NAME} from '../../registry-client/lockfile.js'
 import {pull, type PullResult, pullLocked} from '../../registry-client/pull.js'
-import {ALLOWED_SOURCES, getSetting} from '../../runtime/config.js'
+import {pullPolicy} from '../../runtime/config.js'
 import {storeDir} from '../../runtime/home.js'
 import {KitCommand} from '../base.js'
 import {progress, registryFlags, registryOptions} from '../registry.js'
@@ -32,8 +32,7 @@ export default class Pull extends KitCommand {
     const bar = progress(`pulling ${args.reference ?? flags.lockfile}`, this.jsonEnabled())
     const opts = {
       ...(await registryOptions(flags)),
-      allowedSources: await getSetting<string[]>(ALLOWED_SOURCES.key),
-      allowedSourcesSetting: ALLOWED_SOURCES.key,
+      ...(await pullPolicy()),
       platform: {os: os ?? 'linux', architecture: architecture ?? 'amd64', ...(variant ? {variant} : {})},
       onProgress: bar.onProgress,
     }
