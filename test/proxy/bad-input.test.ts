@@ -10,7 +10,7 @@ import {startProxy, type RunningProxy} from '../../runtime/proxy/server.js'
 import {seededRandom} from '../policy/random.js'
 import {httpUpstream, rawExchange, readLines, removeDir, tempDir, waitFor, type Upstream} from './fixtures.js'
 
-const ALLOWED = new Set(['ok.example.com', 'a.wild.example.com', 'xn--bcher-kva.example'])
+const ALLOWED = new Set(['ok.example.com', 'a.wild.example.com', 'xn--bcher-kva.example', 'l7.example.com'])
 
 function statusOf(resp: string): number {
   return Number(/^HTTP\/1\.[01] (\d{3})/.exec(resp)?.[1] ?? 0)
@@ -29,7 +29,7 @@ describe('policy proxy: bad input', function () {
     audit = join(home, 'audit.jsonl')
     proxy = await startProxy({
       policy: new Policy({
-        layers: [{source: 'local', allow: ['ok.example.com', '*.wild.example.com', 'bücher.example'], deny: ['bad.wild.example.com']}],
+        layers: [{source: 'local', allow: ['ok.example.com', '*.wild.example.com', 'bücher.example', 'GET l7.example.com/**'], deny: ['bad.wild.example.com']}],
       }),
       connectTo: [`:80:127.0.0.1:${up.port}`, `:443:127.0.0.1:${up.port}`],
       auditLogPath: audit,
@@ -171,6 +171,18 @@ describe('policy proxy: bad input', function () {
       const r = await send(`GET http://${ip}/ HTTP/1.1\r\nHost: ${ip}\r\n\r\n`)
       assert.equal(statusOf(r), 403, ip)
     }
+  })
+
+  it('judges plain HTTP inside a CONNECT tunnel request by request (tunnelled and intercepted)', async () => {
+    const tunnel = await send([
+      'CONNECT ok.example.com:80 HTTP/1.1\r\nHost: ok.example.com:80\r\n\r\n',
+      'GET /one HTTP/1.1\r\nHost: ok.example.com\r\n\r\n',
+    ])
+    assert.match(tunnel, /^HTTP\/1\.1 200 Connection Established\r\n\r\nHTTP\/1\.1 200 /)
+    const fronted = await send(['CONNECT ok.example.com:80 HTTP/1.1\r\nHost: ok.example.com:80\r\n\r\n', 'GET / HTTP/1.1\r\nHost: evil.example.com\r\n\r\n'])
+    assert.match(fronted, /\r\n\r\nHTTP\/1\.1 403 .*X-Kit-Policy: host-mismatch/s)
+    const l7 = await send(['CONNECT l7.example.com:80 HTTP/1.1\r\nHost: l7.example.com:80\r\n\r\n', 'GET /a HTTP/1.1\r\nHost: l7.example.com\r\n\r\nPOST /a HTTP/1.1\r\nHost: l7.example.com\r\nContent-Length: 0\r\n\r\n'])
+    assert.match(l7, /^HTTP\/1\.1 200 Connection Established\r\n\r\nHTTP\/1\.1 200 .*HTTP\/1\.1 403 /s)
   })
 
   it('survives a fuzzed request stream and lets nothing past the rules', async () => {
