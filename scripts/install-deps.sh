@@ -8,7 +8,7 @@ DEBIAN_PACKAGES=(
   ca-certificates curl git openssl socat cpio busybox-static   # tests, initramfs, connectors
   docker-registry skopeo                                        # a real OCI registry and peer client
   qemu-system-x86 mmdebstrap                                    # the microVM driver and guest images
-  hyperfine tinyproxy wrk apache2-utils                         # benchmarks and baselines, htpasswd
+  hyperfine tinyproxy wrk apache2-utils time                    # benchmarks and baselines, htpasswd
 )
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do
