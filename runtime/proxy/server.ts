@@ -759,7 +759,6 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
         tsock.once('close', () => clearTimeout(handshakeTimer))
         tsock.on('close', () => sockets.delete(tsock))
         tsock.on('error', (e) => {
-          if (!target.sniRefused) target.sniRefused = undefined
           log(target.sniRefused ?? `TLS: ${(e as NodeJS.ErrnoException).code ?? e.message}`, target.sniRefused !== undefined)
           tsock.destroy()
         })
@@ -823,21 +822,47 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
       // Look at the first bytes before anything reaches the upstream.
       let buf = head
-      const decide = (): boolean => {
+      let waiting = false
+      const onData = (d: Buffer) => {
+        buf = buf.length ? Buffer.concat([buf, d]) : d
+        step()
+      }
+      const wait = () => {
+        if (waiting) return
+        waiting = true
+        socket.on('data', onData)
+        socket.resume()
+      }
+      const stopWaiting = () => {
+        if (waiting) socket.removeListener('data', onData)
+        waiting = false
+        socket.pause()
+      }
+      const fail = (reason: string) => {
+        stopWaiting()
+        log(reason, true)
+        socket.destroy()
+        upstream.destroy()
+      }
+      // A server that speaks first (SMTP, SSH banners) is not an HTTP or TLS server: once it has,
+      // the tunnel is a plain pipe. A client cannot make an HTTP server speak first.
+      const onUpstreamFirst = (d: Buffer) => {
+        upstream.pause()
+        socket.write(d)
+        if (buf.length === 0) {
+          stopWaiting()
+          pipeTunnel(buf)
+        }
+      }
+      upstream.once('data', onUpstreamFirst)
+      const step = (): void => {
         const ch = parseClientHello(buf)
         if (ch.status === 'need-more') {
-          if (buf.length > MAX_CLIENT_HELLO) {
-            fail('ClientHello too large')
-            return true
-          }
-          return false
+          if (buf.length > MAX_CLIENT_HELLO) fail('ClientHello too large')
+          else wait()
+          return
         }
-        socket.removeListener('data', onData)
-        socket.pause()
-        if (ch.status === 'bad') {
-          fail(`not a valid TLS ClientHello: ${ch.problem}`)
-          return true
-        }
+        if (ch.status === 'bad') return fail(`not a valid TLS ClientHello: ${ch.problem}`)
         if (ch.status === 'ok') {
           if (ch.sni !== undefined) {
             let ok = false
@@ -846,45 +871,32 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
             } catch {
               ok = false
             }
-            if (!ok) {
-              fail(`TLS SNI ${JSON.stringify(ch.sni.slice(0, 100))} does not match the CONNECT target`)
-              return true
-            }
+            if (!ok) return fail(`TLS SNI ${JSON.stringify(ch.sni.slice(0, 100))} does not match the CONNECT target`)
           }
-          pipeTunnel(buf)
-          return true
+          stopWaiting()
+          return pipeTunnel(buf)
         }
         // Not TLS. Plain HTTP goes through the parser, so each request's Host is checked.
-        if (/^[A-Z]{1,20} /.test(buf.subarray(0, 21).toString('latin1')) || (buf.length < 21 && /^[A-Z]*$/.test(buf.toString('latin1')))) {
-          if (/^[A-Z]{1,20} /.test(buf.subarray(0, 21).toString('latin1'))) {
-            upstream.destroy()
-            sockets.delete(upstream)
-            log('plain HTTP in a tunnel: judged per request')
-            const s = new PrefixedSocket(socket, buf)
-            targets.set(s, {...target, tls: false})
-            socket.setTimeout(limits.idleTimeoutMs)
-            inner.emit('connection', s)
-            socket.resume()
-            return true
-          }
-          // A short upper-case prefix: wait for more.
-          socket.on('data', onData)
+        const start = buf.subarray(0, 21).toString('latin1')
+        if (/^[A-Z]{1,20} /.test(start)) {
+          stopWaiting()
+          upstream.destroy()
+          sockets.delete(upstream)
+          log('plain HTTP in a tunnel: judged per request')
+          const s = new PrefixedSocket(socket, buf)
+          targets.set(s, {...target, tls: false})
+          socket.setTimeout(limits.idleTimeoutMs)
+          inner.emit('connection', s)
           socket.resume()
-          return false
+          return
         }
+        // Perhaps the start of a method name: wait for more. Anything else is another protocol.
+        if (buf.length < 21 && /^[A-Z]*$/.test(start)) return wait()
+        stopWaiting()
         pipeTunnel(buf)
-        return true
-      }
-      const fail = (reason: string) => {
-        log(reason, true)
-        socket.destroy()
-        upstream.destroy()
-      }
-      const onData = (d: Buffer) => {
-        buf = buf.length ? Buffer.concat([buf, d]) : d
-        decide()
       }
       const pipeTunnel = (first: Buffer) => {
+        upstream.removeListener('data', onUpstreamFirst)
         socket.setTimeout(limits.idleTimeoutMs, () => {
           socket.destroy()
           upstream.destroy()
@@ -903,9 +915,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
         })
         upstream.on('error', () => socket.destroy())
       }
-      if (buf.length === 0 || !decide()) {
-        socket.on('data', onData)
-      }
+      step()
     })
   }
 

@@ -22,16 +22,24 @@ describe('policy proxy: bad input', function () {
   let up: Upstream
   let proxy: RunningProxy
   let audit: string
+  let banner: net.Server
 
   before(async () => {
     home = tempDir('kit-proxy-bad-')
     up = await httpUpstream()
+    // A server that speaks first, then echoes.
+    banner = net.createServer((s) => {
+      s.write('220 banner ready\r\n')
+      s.pipe(s)
+      s.on('error', () => s.destroy())
+    })
+    await new Promise<void>((r) => banner.listen(0, '127.0.0.1', () => r()))
     audit = join(home, 'audit.jsonl')
     proxy = await startProxy({
       policy: new Policy({
-        layers: [{source: 'local', allow: ['ok.example.com', '*.wild.example.com', 'bücher.example', 'GET l7.example.com/**'], deny: ['bad.wild.example.com']}],
+        layers: [{source: 'local', allow: ['ok.example.com', '*.wild.example.com', 'bücher.example', 'GET l7.example.com/**', 'banner.example.com:2525'], deny: ['bad.wild.example.com']}],
       }),
-      connectTo: [`:80:127.0.0.1:${up.port}`, `:443:127.0.0.1:${up.port}`],
+      connectTo: [`:80:127.0.0.1:${up.port}`, `:443:127.0.0.1:${up.port}`, `banner.example.com:2525:127.0.0.1:${(banner.address() as net.AddressInfo).port}`],
       auditLogPath: audit,
       env: {KIT_HOME: home},
       limits: {headersTimeoutMs: 600, requestTimeoutMs: 3000, maxHeaderSize: 16 * 1024},
@@ -41,6 +49,7 @@ describe('policy proxy: bad input', function () {
   after(async () => {
     await proxy?.stop()
     await up?.close()
+    banner?.close()
     removeDir(home)
   })
 
@@ -183,6 +192,26 @@ describe('policy proxy: bad input', function () {
     assert.match(fronted, /\r\n\r\nHTTP\/1\.1 403 .*X-Kit-Policy: host-mismatch/s)
     const l7 = await send(['CONNECT l7.example.com:80 HTTP/1.1\r\nHost: l7.example.com:80\r\n\r\n', 'GET /a HTTP/1.1\r\nHost: l7.example.com\r\n\r\nPOST /a HTTP/1.1\r\nHost: l7.example.com\r\nContent-Length: 0\r\n\r\n'])
     assert.match(l7, /^HTTP\/1\.1 200 Connection Established\r\n\r\nHTTP\/1\.1 200 .*HTTP\/1\.1 403 /s)
+  })
+
+  it('passes a server-first protocol through a tunnel on a named port', async () => {
+    const r = await new Promise<string>((resolve) => {
+      const s = net.connect(proxy.port, '127.0.0.1', () => s.write('CONNECT banner.example.com:2525 HTTP/1.1\r\nHost: banner.example.com:2525\r\n\r\n'))
+      let b = ''
+      s.on('data', (d) => {
+        b += d.toString('latin1')
+        if (b.includes('220 banner ready\r\n') && !b.includes('EHLO')) s.write('EHLO x\r\n')
+        if (b.includes('EHLO x\r\n')) {
+          s.destroy()
+          resolve(b)
+        }
+      })
+      setTimeout(() => {
+        s.destroy()
+        resolve(b)
+      }, 5000)
+    })
+    assert.match(r, /^HTTP\/1\.1 200 Connection Established\r\n\r\n220 banner ready\r\nEHLO x\r\n$/)
   })
 
   it('survives a fuzzed request stream and lets nothing past the rules', async () => {
