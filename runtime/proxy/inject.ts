@@ -83,7 +83,13 @@ export class Injector {
    * Resolve the secrets of the credentials that have one bound. Credentials without a bound
    * secret are left out entirely: no placeholder in the guest, no header touched.
    */
-  static async create(credentials: readonly KitCredential[], customSecrets: readonly CustomSecret[], secrets: SecretSource | undefined): Promise<Injector> {
+  static async create(
+    credentials: readonly KitCredential[],
+    customSecrets: readonly CustomSecret[],
+    secrets: SecretSource | undefined,
+    /** Placeholders of custom secrets to reuse (by secret name), e.g. from computeGuestEnv. */
+    placeholders: Readonly<Record<string, string>> = {},
+  ): Promise<Injector> {
     const injects: BoundInject[] = []
     const customs: BoundCustom[] = []
     const env: Record<string, string> = {}
@@ -108,7 +114,9 @@ export class Injector {
       const value = secrets ? await secrets.get(s.name) : undefined
       if (value === undefined || value === '' || /[\u0000-\u001f\u007f]/.test(value)) continue
       const rules = s.hosts.map((h) => parseNetworkRule(h, 'allow'))
-      const placeholder = `kit-placeholder-${s.name}-${randomBytes(16).toString('hex')}`
+      const given = placeholders[s.name]
+      if (given !== undefined && !/^[A-Za-z0-9._~-]{16,200}$/.test(given)) throw new InjectConfigError(`placeholder for ${s.name}: 16-200 URL-safe characters`)
+      const placeholder = given ?? `kit-placeholder-${s.name}-${randomBytes(16).toString('hex')}`
       const envName = s.env ?? s.name.toUpperCase().replace(/-/g, '_')
       customs.push({name: s.name, rules, placeholder, value, env: envName})
       env[envName] = placeholder
@@ -123,6 +131,11 @@ export class Injector {
   /** The env vars the guest gets: placeholders for bound secrets only. */
   guestEnv(): Record<string, string> {
     return {...this.env}
+  }
+
+  /** The placeholders of custom secrets, by secret name (to hand to another Injector or proxy). */
+  placeholders(): Record<string, string> {
+    return Object.fromEntries(this.customs.map((c) => [c.name, c.placeholder]))
   }
 
   /** Whether requests to host:port need the proxy to terminate TLS for injection. */
@@ -165,4 +178,18 @@ export class Injector {
     }
     return {headers: out, services: [...services]}
   }
+}
+
+/**
+ * The guest env of a sandbox before its proxy starts: kit credentials with a bound secret get
+ * `proxy-managed`, custom secrets a fresh random placeholder; unbound ones get nothing. Pass
+ * `placeholders` to startProxy so the proxy replaces the same values.
+ */
+export async function computeGuestEnv(
+  credentials: readonly KitCredential[],
+  customSecrets: readonly CustomSecret[],
+  secrets: SecretSource | undefined,
+): Promise<{env: Record<string, string>; placeholders: Record<string, string>}> {
+  const i = await Injector.create(credentials, customSecrets, secrets)
+  return {env: i.guestEnv(), placeholders: i.placeholders()}
 }

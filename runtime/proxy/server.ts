@@ -71,6 +71,8 @@ export interface ProxyOptions {
   customSecrets?: readonly CustomSecret[]
   /** Where secret values come from (the secret store). */
   secrets?: SecretSource
+  /** Custom-secret placeholders to use (from computeGuestEnv); default fresh random ones. */
+  placeholders?: Readonly<Record<string, string>>
   auditLogPath?: string
   /** Test resolver entries, `HOST:PORT:ADDR:PORT` as curl's --connect-to. */
   connectTo?: ReadonlyArray<string | ConnectTo>
@@ -251,7 +253,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const env = opts.env ?? process.env
   const policy = opts.policy
   const ca: CA = await loadOrCreateCA(env)
-  const injector = await Injector.create(opts.credentials ?? [], opts.customSecrets ?? [], opts.secrets)
+  const injector = await Injector.create(opts.credentials ?? [], opts.customSecrets ?? [], opts.secrets, opts.placeholders)
   const resolver = new Resolver(
     (opts.connectTo ?? []).map((c) => (typeof c === 'string' ? parseConnectTo(c) : c)),
     opts.lookup,

@@ -100,6 +100,16 @@ describe('policy proxy: real clients through it', function () {
     for (const v of Object.values(proxy.guestEnv)) for (const s of Object.values(SECRETS)) assert.ok(!v.includes(s))
   })
 
+  it('computes the same guest env before the proxy starts (computeGuestEnv, placeholders)', async () => {
+    const {computeGuestEnv, Injector} = await import('../../runtime/proxy/inject.js')
+    const creds = [{service: 'anthropic', envName: 'ANTHROPIC_API_KEY', inject: [{domain: 'api.anthropic.com', scheme: 'bearer' as const}]}, {service: 'nope', envName: 'NOPE', inject: []}]
+    const custom = [{name: 'custom', hosts: ['custom.example.com']}]
+    const g = await computeGuestEnv(creds, custom, {get: async (s) => SECRETS[s]})
+    assert.deepEqual(Object.keys(g.env).sort(), ['ANTHROPIC_API_KEY', 'CUSTOM'])
+    const again = await Injector.create(creds, custom, {get: async (s) => SECRETS[s]}, g.placeholders)
+    assert.deepEqual(again.guestEnv(), g.env)
+  })
+
   it('keeps the CA key private and hands out only the certificate', () => {
     assert.equal(statSync(join(home, 'proxy', 'ca-key.pem')).mode & 0o777, 0o600)
     assert.match(readFileSync(caFile, 'utf8'), /BEGIN CERTIFICATE/)
