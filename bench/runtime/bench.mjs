@@ -7,7 +7,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {gzipSync} from 'node:zlib'
 import {cpioNewc} from '../../dist/runtime/vm/cpio.js'
-import {QemuDriver, pickAccel, qemuBinary} from '../../dist/runtime/vm/qemu.js'
+import {QemuDriver, kernelCmdline, qemuBinary} from '../../dist/runtime/vm/qemu.js'
 import {debianRootfs} from '../../dist/runtime/vm/rootfs.js'
 import {setupVm, SAMPLE_ROOTFS_PACKAGES} from '../../dist/runtime/vm/setup.js'
 
@@ -24,17 +24,18 @@ const {kernel} = await setupVm({env: {...process.env, KIT_HOME: kernelHome}})
 const rootfs = await debianRootfs({packages: SAMPLE_ROOTFS_PACKAGES, cacheRoot: join(shared, 'rootfs')})
 const qemu = qemuBinary()
 
-// Baseline 1: bare boot of the same kernel to an init that powers off at once (same machine type).
+// Baseline 1: bare boot of the same kernel, same machine and kernel command line, to an init that
+// leaves at once: the floor that the sandbox's own init, mounts and plan add to.
 const bareInit = join(work, 'bare.cpio.gz')
 writeFileSync(bareInit, gzipSync(cpioNewc([
   {type: 'dir', path: 'bin'}, {type: 'dir', path: 'dev'},
   {type: 'chardev', path: 'dev/console', major: 5, minor: 1},
   {type: 'file', path: 'bin/busybox', data: readFileSync('/bin/busybox'), mode: 0o755},
-  {type: 'file', path: 'init', data: '#!/bin/busybox sh\n/bin/busybox poweroff -f\n', mode: 0o755},
+  {type: 'file', path: 'init', data: '#!/bin/busybox sh\n/bin/busybox reboot -f\n', mode: 0o755},
 ])))
 const bareArgs = ['-nodefaults', '-no-user-config', '-nographic', '-no-reboot', '-machine', `pc,accel=${accel}`,
   '-cpu', accel === 'kvm' ? 'host' : 'max', '-smp', '2', '-m', '1024M', '-kernel', kernel.kernel, '-initrd', bareInit,
-  '-append', 'console=ttyS0 quiet loglevel=1 panic=-1 rdinit=/init', '-serial', 'null']
+  '-append', kernelCmdline(accel, []), '-serial', 'null']
 const bare = []
 for (let i = 0; i < RUNS; i++) {
   const t = Date.now()

@@ -65,6 +65,14 @@ export interface VmResult {
   consoleLog?: string
 }
 
+/**
+ * A driver. Planned additions, same spec and result shapes:
+ * - `start(spec)`: boot and run the plan, then keep the VM up with a guest exec agent on one more
+ *   virtio-serial port (`kit.exec`): requests carry argv/env/cwd, replies stream stdout/stderr and
+ *   the exit code as `run` does; `exec(name, argv)`, `stop(name)` act on the running sandbox.
+ * - a docker driver (dockerode): the same plan executed by the same stage2 script inside the
+ *   container, on an internal network whose only endpoint is the proxy.
+ */
 export interface VmDriver {
   readonly name: string
   /** Whether the driver can run here; `reason` says what is missing. */

@@ -4,7 +4,7 @@
 // network is QEMU's user net with restrict=on and one guestfwd to the host-side proxy. The command's
 // stdout, stderr, the setup log and a status channel are virtio-serial ports connected to unix
 // sockets this process listens on.
-import {spawn, ChildProcess} from 'node:child_process'
+import {spawn, spawnSync, ChildProcess} from 'node:child_process'
 import {constants, existsSync, openSync, closeSync} from 'node:fs'
 import {mkdir, mkdtemp, readFile, rename, rm, stat, writeFile} from 'node:fs/promises'
 import {createServer, Server, Socket} from 'node:net'
@@ -56,6 +56,19 @@ export function pickAccel(env: NodeJS.ProcessEnv = process.env): Accel {
   }
 }
 
+let userNsProbe: {tool: string; ok: boolean} | undefined
+
+/** `unshare` when it can map the current user to uid 1000 here (user namespaces may be disabled). */
+function userNamespaceTool(env: NodeJS.ProcessEnv): string | undefined {
+  const tool = which('unshare', env)
+  if (!tool) return undefined
+  if (userNsProbe?.tool !== tool) {
+    const r = spawnSync(tool, ['--user', '--map-user=1000', '--map-group=1000', '--', 'true'], {stdio: 'ignore', timeout: 5000})
+    userNsProbe = {tool, ok: r.status === 0}
+  }
+  return userNsProbe.ok ? tool : undefined
+}
+
 /** QEMU option values escape commas by doubling them. */
 function opt(s: string): string {
   return s.replace(/,/g, ',,')
@@ -98,6 +111,8 @@ export interface QemuArgsInput {
   proxyCommand?: string
   sockets: Record<PortName, string>
   consoleLog: string
+  /** TCG translation cache size (MiB). */
+  tbSizeMiB?: number
   /** Firmware: QEMU's default (SeaBIOS on pc), or qboot with KIT_VM_BIOS=qboot (lighter; no MP table IRQs). */
   bios?: string
 }
@@ -109,7 +124,9 @@ export function qemuArgs(i: QemuArgsInput): string[] {
   const dev = (kind: string) => (micro ? `${kind}-device` : `${kind}-pci`)
   const a: string[] = [
     '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
-    '-machine', micro ? `microvm,accel=${i.accel},pit=off,pic=off,isa-serial=on,rtc=on` : `pc,accel=${i.accel}`,
+    '-machine', micro ? 'microvm,pit=off,pic=off,isa-serial=on,rtc=on' : 'pc',
+    // TCG's translation cache defaults to 1 GiB of address space; a smaller one bounds QEMU's RSS.
+    '-accel', i.accel === 'tcg' ? `tcg,tb-size=${i.tbSizeMiB ?? 256}` : 'kvm',
     '-cpu', i.accel === 'kvm' ? 'host' : 'max',
     '-smp', String(i.cpus),
     '-m', `${i.memoryMiB}M`,
@@ -357,6 +374,7 @@ export class QemuDriver implements VmDriver {
       const args = qemuArgs({
         accel,
         machine: pickMachine(accel, env),
+        tbSizeMiB: Number(env.KIT_VM_TB_SIZE) || undefined,
         bios: pickMachine(accel, env) === 'pc' && env.KIT_VM_BIOS === 'qboot' && existsSync(QBOOT) ? QBOOT : undefined,
         kernel: kernel.kernel,
         initrd,
@@ -379,7 +397,7 @@ export class QemuDriver implements VmDriver {
       // owner) is uid 1000, so the agent owns the workspace in the guest whoever owns it on the
       // host, and what the agent creates belongs to the host user (9p security_model=none).
       const setpriv = which('setpriv', env)
-      const unshare = transport === 'blk' && env.KIT_VM_USERNS !== '0' ? which('unshare', env) : undefined
+      const unshare = transport === 'blk' && env.KIT_VM_USERNS !== '0' ? userNamespaceTool(env) : undefined
       let argv = [qemu, ...args]
       if (unshare) argv = [unshare, '--user', '--map-user=1000', '--map-group=1000', '--', ...argv]
       if (setpriv) argv = [setpriv, '--pdeathsig', 'SIGKILL', '--', ...argv]
