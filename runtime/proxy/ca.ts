@@ -110,7 +110,7 @@ function randomSerial(): string {
 
 class LeafIssuer implements CA {
   private leafKeys: Promise<{keys: CryptoKeyPair; pem: string}> | undefined
-  private readonly cache = new Map<string, Promise<SecureContext>>()
+  private readonly cache = new Map<string, {context: Promise<SecureContext>; renewAt: number}>()
 
   constructor(
     readonly certPath: string,
@@ -125,14 +125,14 @@ class LeafIssuer implements CA {
 
   contextFor(host: string): Promise<SecureContext> {
     const h = host.toLowerCase()
-    let p = this.cache.get(h)
-    if (!p) {
-      if (this.cache.size >= 2000) this.cache.clear()
-      p = this.issue(h)
-      this.cache.set(h, p)
-      p.catch(() => this.cache.delete(h))
-    }
-    return p
+    const hit = this.cache.get(h)
+    // Leaves live 7 days; a long-running proxy renews them daily.
+    if (hit && hit.renewAt > Date.now()) return hit.context
+    if (this.cache.size >= 2000) this.cache.clear()
+    const context = this.issue(h)
+    this.cache.set(h, {context, renewAt: Date.now() + 86400_000})
+    context.catch(() => this.cache.delete(h))
+    return context
   }
 
   private keys(): Promise<{keys: CryptoKeyPair; pem: string}> {
