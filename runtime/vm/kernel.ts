@@ -164,8 +164,13 @@ export async function fetchKernel(env: NodeJS.ProcessEnv = process.env): Promise
       // Keep only what booting needs: the kernel image and the modules.
       await rm(join(root, 'usr'), {recursive: true, force: true})
       if (!(await fromDir(root))) throw new VmError('KERNEL_FETCH', `${deb} holds no boot/vmlinuz-* with lib/modules`)
-      await rm(dest, {recursive: true, force: true})
-      await rename(root, dest)
+      // Another process may have finished the same kernel meanwhile: keep the one in place.
+      if (!(await fromDir(dest))) {
+        await rm(dest, {recursive: true, force: true})
+        await rename(root, dest).catch(async error => {
+          if (!(await fromDir(dest))) throw error
+        })
+      }
     } finally {
       await rm(tmp, {recursive: true, force: true})
     }

@@ -55,8 +55,17 @@ export async function debianRootfs(opts: DebianRootfsOptions): Promise<string> {
       if (e.code === 'ENOENT') throw new VmError('ROOTFS', 'mmdebstrap is not installed (apt-get install mmdebstrap)')
       throw new VmError('ROOTFS', `mmdebstrap ${suite} failed: ${tail(e.stderr) || e.message}`)
     })
-    await rm(dest, {recursive: true, force: true})
-    await rename(tmp, dest)
+    const done = () => existsSync(join(dest, 'root', 'etc', 'os-release'))
+    if (done()) {
+      // Another process built the same tree meanwhile: keep the one in place.
+      await rm(tmp, {recursive: true, force: true})
+    } else {
+      await rm(dest, {recursive: true, force: true})
+      await rename(tmp, dest).catch(error => {
+        if (!done()) throw error
+        return rm(tmp, {recursive: true, force: true})
+      })
+    }
   } catch (error) {
     await rm(tmp, {recursive: true, force: true})
     throw error
