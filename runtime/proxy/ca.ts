@@ -5,7 +5,7 @@
 // share one key pair (generating a key per host would cost more than it protects: they live and
 // die with the process).
 import {webcrypto, randomBytes, X509Certificate as NodeX509} from 'node:crypto'
-import {chmod, mkdir, readFile, rename, writeFile} from 'node:fs/promises'
+import {chmod, mkdir, readFile, rename, rmdir, writeFile} from 'node:fs/promises'
 import {isIP} from 'node:net'
 import {hostname} from 'node:os'
 import {join} from 'node:path'
@@ -53,22 +53,51 @@ async function writeAtomic(file: string, content: string, mode: number): Promise
   await rename(tmp, file)
 }
 
+async function readPair(paths: {cert: string; key: string}): Promise<{certPem: string; keyPem: string} | undefined> {
+  try {
+    const [certPem, keyPem] = await Promise.all([readFile(paths.cert, 'utf8'), readFile(paths.key, 'utf8')])
+    return {certPem, keyPem}
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw e
+  }
+}
+
 /** The CA of this installation, created on first use. */
 export async function loadOrCreateCA(env: NodeJS.ProcessEnv = process.env): Promise<CA> {
   const dir = caDir(env)
   const paths = caPaths(env)
   await mkdir(dir, {recursive: true, mode: 0o700})
-  let certPem: string
-  let keyPem: string
-  try {
-    ;[certPem, keyPem] = await Promise.all([readFile(paths.cert, 'utf8'), readFile(paths.key, 'utf8')])
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
-    ;({certPem, keyPem} = await createCA())
-    // The key first: a cert without its key is useless, a key without its cert gets replaced.
-    await writeAtomic(paths.key, keyPem, 0o600)
-    await writeAtomic(paths.cert, certPem, 0o644)
+  let pair = await readPair(paths)
+  if (!pair) {
+    // One creator at a time (two proxies starting on a fresh KIT_HOME): mkdir is the lock.
+    const lock = join(dir, 'ca.lock')
+    const deadline = Date.now() + 15_000
+    while (!pair) {
+      try {
+        await mkdir(lock)
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+        if (Date.now() > deadline) throw new CAError(`${lock} is held by another process; remove it if none is running`)
+        await new Promise((r) => setTimeout(r, 50))
+        pair = await readPair(paths)
+        continue
+      }
+      try {
+        pair = await readPair(paths)
+        if (!pair) {
+          const created = await createCA()
+          // The key first: a cert without its key is useless, a key without its cert gets replaced.
+          await writeAtomic(paths.key, created.keyPem, 0o600)
+          await writeAtomic(paths.cert, created.certPem, 0o644)
+          pair = created
+        }
+      } finally {
+        await rmdir(lock).catch(() => undefined)
+      }
+    }
   }
+  const {certPem, keyPem} = pair
   await chmod(paths.key, 0o600)
   let caKey: CryptoKey
   let caCert: x509.X509Certificate
