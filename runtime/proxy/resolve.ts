@@ -63,7 +63,12 @@ export type LookupFn = (name: string) => Promise<Array<{address: string; family:
 
 const systemLookup: LookupFn = (name) => lookup(name, {all: true, verbatim: true})
 
+/** How long a name's addresses are reused. Every use is checked against the policy again. */
+const CACHE_MS = 5_000
+
 export class Resolver {
+  private readonly cache = new Map<string, {addrs: Array<{address: string; family: number}>; until: number}>()
+
   constructor(
     private readonly connectTo: readonly ConnectTo[] = [],
     private readonly lookupFn: LookupFn = systemLookup,
@@ -99,9 +104,13 @@ export class Resolver {
   }
 
   private async lookup(name: string): Promise<Array<{address: string; family: number}> | Resolution> {
+    const hit = this.cache.get(name)
+    if (hit && hit.until > Date.now()) return hit.addrs
     try {
       const addrs = await this.lookupFn(name)
       if (addrs.length === 0) return {ok: false, kind: 'dns', notFound: true, message: `${name} has no address`}
+      if (this.cache.size >= 1024) this.cache.clear()
+      this.cache.set(name, {addrs, until: Date.now() + CACHE_MS})
       return addrs
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code
