@@ -109,7 +109,14 @@ export class Policy {
       ...layers.flatMap((l) => parseLayer(l.allow, 'allow', l.source)),
       ...parseLayer(tierRules(this.tier), 'allow', `tier ${this.tier}`),
     ]
+    this.denies = [...this.orgDeny, ...this.deny]
+    this.l7Rules = [...this.orgDeny, ...(this.ceiling ?? []), ...this.deny, ...this.allow].filter((r) => isL7Rule(r.rule))
   }
+
+  /** Org denies, then the other denies. */
+  private readonly denies: SourcedRule[]
+  /** Every rule with methods or a path. */
+  private readonly l7Rules: SourcedRule[]
 
   /** Every rule with its source, in evaluation order. */
   rules(): ListedRule[] {
@@ -139,8 +146,7 @@ export class Policy {
     const known = target.method !== undefined && target.path !== undefined
     let path: string | undefined
     if (known) {
-      const all = [...this.orgDeny, ...(this.ceiling ?? []), ...this.deny, ...this.allow]
-      const l7 = all.some((r) => isL7Rule(r.rule) && matchDestination(r.rule, host, port))
+      const l7 = this.l7Rules.some((r) => matchDestination(r.rule, host, port))
       if (l7) {
         const canon = canonicalPath(target.path!)
         if (!canon.ok) {
@@ -157,7 +163,7 @@ export class Policy {
     let intercept = false
 
     // Deny wins.
-    for (const d of [...this.orgDeny, ...this.deny]) {
+    for (const d of this.denies) {
       if (!matchDestination(d.rule, host, port)) continue
       if (!isL7Rule(d.rule)) return deny(d, 'a deny rule matches', intercept)
       if (known) {
@@ -228,7 +234,7 @@ export class Policy {
       return {action: 'deny', reason: (e as Error).message, intercept: false}
     }
     if (h.kind !== 'ip') return {action: 'deny', reason: `${address} is not an address`, intercept: false}
-    for (const d of [...this.orgDeny, ...this.deny]) {
+    for (const d of this.denies) {
       if (d.rule.host.kind === 'cidr' && !isL7Rule(d.rule) && matchDestination(d.rule, h, port)) {
         return deny(d, `the name resolved to ${h.address}, which a deny rule covers`, false)
       }

@@ -197,12 +197,15 @@ function errorType(e: NodeJS.ErrnoException): {status: number; type: ProxyErrorT
 }
 
 function filterHeaders(raw: string[], keepUpgrade: boolean): string[] {
-  const dropped = new Set(HOP_BY_HOP)
+  let dropped = HOP_BY_HOP
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i]!.toLowerCase() === 'connection') {
       for (const t of raw[i + 1]!.split(',')) {
         const tok = t.trim().toLowerCase()
-        if (tok && tok !== 'upgrade') dropped.add(tok)
+        if (tok && tok !== 'upgrade' && tok !== 'keep-alive' && tok !== 'close') {
+          if (dropped === HOP_BY_HOP) dropped = new Set(HOP_BY_HOP)
+          dropped.add(tok)
+        }
       }
     }
   }
