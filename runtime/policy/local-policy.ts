@@ -1,5 +1,6 @@
 // The local policy (KIT_HOME/policy.json: the tier and the rules a user added with `kit policy
-// allow|deny`) and the org policy (KIT_ORG_POLICY, else KIT_HOME/org-policy.json; read-only here).
+// allow|deny`) and the org policy (KIT_ORG_POLICY, else /etc/kit/network-policy.json: {"deny": [...],
+// "allowCeiling": [...]}; read-only here).
 // Without a policy.json the tier is deny-all: nothing is allowed until someone says so.
 import {mkdir, readFile, rename, writeFile} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
@@ -30,8 +31,9 @@ export function localPolicyPath(env: NodeJS.ProcessEnv = process.env): string {
   return join(kitHome(env), 'policy.json')
 }
 
+/** The org floor lives outside the user's KIT_HOME (a user must not be able to edit it away). */
 export function orgPolicyPath(env: NodeJS.ProcessEnv = process.env): string {
-  return env.KIT_ORG_POLICY || join(kitHome(env), 'org-policy.json')
+  return env.KIT_ORG_POLICY || '/etc/kit/network-policy.json'
 }
 
 /** The default audit log of `kit proxy` (and what `kit policy log` reads). */

@@ -116,7 +116,7 @@ describe('policy engine', () => {
 
 describe('policy: kits, local state, check', () => {
   let home: string
-  const env = () => ({KIT_HOME: home})
+  const env = () => ({KIT_HOME: home, KIT_ORG_POLICY: join(home, 'org-policy.json')})
   beforeEach(() => {
     home = tempDir('kit-policy-')
   })
