@@ -90,7 +90,7 @@ done
 # round runs both once (hyperfine, one run each, in alternating order) and gives a paired ratio;
 # the summary prints the median of those ratios beside the means.
 bench_synthetic() {
-  local kit=$TMP/synthetic ratios=() b_sum=0 k_sum=0
+  local kit=$TMP/synthetic ratios=() b_sum=0 k_sum=0 bc_sum=0 kc_sum=0
   echo "== synthetic ($RUNS rounds, warm-up first)"
   eval "$(baseline "$kit")" >/dev/null
   "$ROOT/bin/kit" build "$kit" --tag bench-synthetic:latest --json >/dev/null
@@ -106,16 +106,25 @@ bench_synthetic() {
     local b k
     b=$(node -e 'const r=require(process.argv[1]).results;console.log(r.find(x=>x.command==="baseline").mean.toFixed(4))' "$json")
     k=$(node -e 'const r=require(process.argv[1]).results;console.log(r.find(x=>x.command==="kit build").mean.toFixed(4))' "$json")
+    local bc kc
+    bc=$(node -e 'const r=require(process.argv[1]).results.find(x=>x.command==="baseline");console.log((r.user+r.system).toFixed(4))' "$json")
+    kc=$(node -e 'const r=require(process.argv[1]).results.find(x=>x.command==="kit build");console.log((r.user+r.system).toFixed(4))' "$json")
+    bc_sum=$(node -e 'console.log(+process.argv[1] + +process.argv[2])' "$bc_sum" "$bc")
+    kc_sum=$(node -e 'console.log(+process.argv[1] + +process.argv[2])' "$kc_sum" "$kc")
     ratios+=("$(ratio "$k" "$b")")
     b_sum=$(node -e 'console.log(+process.argv[1] + +process.argv[2])' "$b_sum" "$b")
     k_sum=$(node -e 'console.log(+process.argv[1] + +process.argv[2])' "$k_sum" "$k")
-    printf '  round %d: baseline %7.3fs  kit build %7.3fs  ratio %sx  (load %s)\n' "$i" "$b" "$k" "${ratios[-1]}" "$(cut -d' ' -f1 /proc/loadavg)"
+    printf '  round %d: baseline %7.3fs  kit build %7.3fs  ratio %sx   CPU (user+sys) %6.2fs vs %6.2fs  (load %s)\n' \
+      "$i" "$b" "$k" "${ratios[-1]}" "$bc" "$kc" "$(cut -d' ' -f1 /proc/loadavg)"
   done
   local median
   median=$(node -e 'const a=process.argv.slice(1).map(Number).sort((x,y)=>x-y);console.log(a[Math.floor(a.length/2)].toFixed(2))' "${ratios[@]}")
   SUMMARY+=("$(printf '%-22s baseline %8.3fs   kit build %8.3fs   ratio %sx (median of %d paired rounds: %s)' synthetic \
     "$(node -e 'console.log(process.argv[1]/process.argv[2])' "$b_sum" "$RUNS")" "$(node -e 'console.log(process.argv[1]/process.argv[2])' "$k_sum" "$RUNS")" \
     "$median" "$RUNS" "${ratios[*]}")")
+  SUMMARY+=("$(printf '%-22s baseline %8.3fs   kit build %8.3fs   ratio %sx (CPU time, user+sys, all threads and children)' "synthetic CPU" \
+    "$(node -e 'console.log(process.argv[1]/process.argv[2])' "$bc_sum" "$RUNS")" "$(node -e 'console.log(process.argv[1]/process.argv[2])' "$kc_sum" "$RUNS")" \
+    "$(ratio "$kc_sum" "$bc_sum")")")
 }
 bench_synthetic
 
