@@ -84,9 +84,11 @@ describe('qemu driver: failures', function () {
 
   it('kills a running VM when the run is cancelled, and leaves no process', async () => {
     const ac = new AbortController()
+    let seen = ''
     const stdout = new Writable({
       write(chunk, _enc, cb) {
-        if (String(chunk).includes('started')) ac.abort()
+        seen += String(chunk)
+        if (seen.includes('started')) ac.abort()
         cb()
       },
     })
