@@ -2,72 +2,19 @@
 // server standing in for github.com), with the credential injected by the proxy as HTTP Basic.
 // git itself holds no credential: without injection the server answers 401 and the clone fails.
 import assert from 'node:assert/strict'
-import {spawn} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
 import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import https from 'node:https'
-import type http from 'node:http'
 import {join} from 'node:path'
 import {Policy} from '../../runtime/policy/policy.js'
 import {startProxy, type RunningProxy} from '../../runtime/proxy/server.js'
 import {removeDir, run, tempDir, testCA, type Upstream} from './fixtures.js'
+import {gitHttpBackend} from '../support/git-http.js'
 
-const TOKEN = 'ghs_fixtureTOKEN0000do-not-leak'
+// A throw-away value made at test time: no secret, fake or not, is committed in clear.
+const TOKEN = 'ghs_' + randomBytes(18).toString('hex')
 const EXPECTED = 'Basic ' + Buffer.from(`x-access-token:${TOKEN}`).toString('base64')
 
-/** Serve `git http-backend` (smart HTTP) for repositories under root, requiring EXPECTED auth. */
-function gitBackend(root: string, authSeen: string[]): http.RequestListener {
-  return (req, res) => {
-    const auth = req.headers.authorization ?? ''
-    authSeen.push(auth)
-    if (auth !== EXPECTED) {
-      res.writeHead(401, {'WWW-Authenticate': 'Basic realm="fixture"', 'Content-Length': '0'})
-      res.end()
-      return
-    }
-    const url = new URL(req.url ?? '/', 'https://fixture')
-    const cgi = spawn('git', ['http-backend'], {
-      env: {
-        PATH: process.env.PATH,
-        GIT_PROJECT_ROOT: root,
-        GIT_HTTP_EXPORT_ALL: '1',
-        PATH_INFO: decodeURIComponent(url.pathname),
-        QUERY_STRING: url.search.slice(1),
-        REQUEST_METHOD: req.method,
-        CONTENT_TYPE: req.headers['content-type'] ?? '',
-        REMOTE_USER: 'x-access-token',
-        REMOTE_ADDR: '127.0.0.1',
-        ...(req.headers['content-encoding'] ? {HTTP_CONTENT_ENCODING: req.headers['content-encoding']} : {}),
-        ...(req.headers['git-protocol'] ? {GIT_PROTOCOL: String(req.headers['git-protocol'])} : {}),
-      },
-    })
-    req.pipe(cgi.stdin)
-    let head = Buffer.alloc(0)
-    let headerDone = false
-    cgi.stdout.on('data', (d: Buffer) => {
-      if (headerDone) {
-        res.write(d)
-        return
-      }
-      head = Buffer.concat([head, d])
-      const end = head.indexOf('\r\n\r\n')
-      if (end < 0) return
-      headerDone = true
-      let status = 200
-      const headers: Record<string, string> = {}
-      for (const line of head.subarray(0, end).toString('latin1').split('\r\n')) {
-        const c = line.indexOf(':')
-        const k = line.slice(0, c).trim()
-        const v = line.slice(c + 1).trim()
-        if (k.toLowerCase() === 'status') status = Number(v.split(' ')[0])
-        else headers[k] = v
-      }
-      res.writeHead(status, headers)
-      res.write(head.subarray(end + 4))
-    })
-    cgi.stdout.on('end', () => res.end())
-    cgi.on('error', () => res.destroy())
-  }
-}
 
 describe('policy proxy: git clone through it with basic-auth injection', function () {
   this.timeout(60_000)
@@ -98,7 +45,7 @@ describe('policy proxy: git clone through it with basic-auth injection', functio
     await git('-C', src, 'commit', '-q', '-m', 'one')
     await git('clone', '-q', '--bare', src, join(repos, 'org', 'repo.git'))
 
-    const s = https.createServer({SNICallback: (n, cb) => ca.contextFor(n).then((c) => cb(null, c), (e: Error) => cb(e, undefined))}, gitBackend(repos, authSeen))
+    const s = https.createServer({SNICallback: (n, cb) => ca.contextFor(n).then((c) => cb(null, c), (e: Error) => cb(e, undefined))}, gitHttpBackend(repos, authSeen, () => EXPECTED))
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()))
     const port = (s.address() as {port: number}).port
     server = {port, seen: [], close: () => new Promise((r) => s.close(() => r()))}

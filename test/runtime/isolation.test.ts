@@ -15,6 +15,7 @@ import https from 'node:https'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {testCA} from '../proxy/fixtures.js'
+import {gitHttpBackend} from '../support/git-http.js'
 import {kitBin, repoRoot, sampleKitsDir} from '../support/paths.js'
 import {shareAccelVerdict, vmSkipReason, vmTestAssets, type VmTestAssets} from '../vm/support.js'
 
@@ -43,56 +44,6 @@ function kit(args: string[], env: NodeJS.ProcessEnv, input?: string, timeoutMs =
   })
 }
 
-/** `git http-backend` (smart HTTP) for repositories under root; records the Authorization header. */
-function gitBackend(root: string, authSeen: string[], expected: () => string): http.RequestListener {
-  return (req, res) => {
-    const auth = req.headers.authorization ?? ''
-    authSeen.push(auth)
-    if (auth !== expected()) {
-      res.writeHead(401, {'WWW-Authenticate': 'Basic realm="fixture"', 'Content-Length': '0'})
-      res.end()
-      return
-    }
-    const url = new URL(req.url ?? '/', 'https://fixture')
-    const cgi = spawn('git', ['http-backend'], {
-      env: {
-        PATH: process.env.PATH,
-        GIT_PROJECT_ROOT: root,
-        GIT_HTTP_EXPORT_ALL: '1',
-        PATH_INFO: decodeURIComponent(url.pathname),
-        QUERY_STRING: url.search.slice(1),
-        REQUEST_METHOD: req.method,
-        CONTENT_TYPE: req.headers['content-type'] ?? '',
-        REMOTE_ADDR: '127.0.0.1',
-        ...(req.headers['content-encoding'] ? {HTTP_CONTENT_ENCODING: req.headers['content-encoding']} : {}),
-        ...(req.headers['git-protocol'] ? {GIT_PROTOCOL: String(req.headers['git-protocol'])} : {}),
-      },
-    })
-    req.pipe(cgi.stdin)
-    let head = Buffer.alloc(0)
-    let done = false
-    cgi.stdout.on('data', (d: Buffer) => {
-      if (done) return void res.write(d)
-      head = Buffer.concat([head, d])
-      const end = head.indexOf('\r\n\r\n')
-      if (end < 0) return
-      done = true
-      let status = 200
-      const headers: Record<string, string> = {}
-      for (const line of head.subarray(0, end).toString('latin1').split('\r\n')) {
-        const c = line.indexOf(':')
-        const k = line.slice(0, c).trim()
-        const v = line.slice(c + 1).trim()
-        if (k.toLowerCase() === 'status') status = Number(v.split(' ')[0])
-        else headers[k] = v
-      }
-      res.writeHead(status, headers)
-      res.write(head.subarray(end + 4))
-    })
-    cgi.stdout.on('end', () => res.end())
-    cgi.on('error', () => res.destroy())
-  }
-}
 
 const AGENT_SCRIPT = String.raw`
 set +e
@@ -178,7 +129,7 @@ describe('kit run: the isolation suite (one real VM, the sample agent, the polic
     git('-C', src, 'commit', '-q', '-m', 'one')
     mkdirSync(join(repos, 'acme'), {recursive: true})
     git('clone', '-q', '--bare', src, join(repos, 'acme', 'demo.git'))
-    const gh = https.createServer(sni, gitBackend(repos, gitAuth, () => 'Basic ' + Buffer.from(`x-access-token:${githubToken}`).toString('base64')))
+    const gh = https.createServer(sni, gitHttpBackend(repos, gitAuth, () => 'Basic ' + Buffer.from(`x-access-token:${githubToken}`).toString('base64')))
     for (const s of [api, gh]) {
       await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()))
       servers.push(s)
