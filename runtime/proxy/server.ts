@@ -778,11 +778,21 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
 
   function plainTunnel(socket: net.Socket, head: Buffer, target: Target, decision: PolicyDecision, started: number): void {
     const base = {kind: 'connect' as const, method: 'CONNECT', host: target.hostText, port: target.port}
+    // Upstream bytes are read into one buffer per tunnel (no allocation per read) and handed to
+    // `sink`: first the server-speaks-first check, then the client.
+    let sink: (chunk: Buffer) => void = () => undefined
     const upstream = net.connect({
       host: target.resolution.address,
       port: target.resolution.port,
       family: target.resolution.family,
       noDelay: true,
+      onread: {
+        buffer: Buffer.allocUnsafe(64 * 1024),
+        callback: (n: number, buf: Uint8Array) => {
+          sink(Buffer.from(buf.subarray(0, n)))
+          return true
+        },
+      },
     })
     sockets.add(upstream)
     upstream.setNoDelay(true)
@@ -851,7 +861,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       }
       // A server that speaks first (SMTP, SSH banners) is not an HTTP or TLS server: once it has,
       // the tunnel is a plain pipe. A client cannot make an HTTP server speak first.
-      const onUpstreamFirst = (d: Buffer) => {
+      sink = (d: Buffer) => {
         upstream.pause()
         socket.write(d)
         if (buf.length === 0) {
@@ -859,7 +869,6 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
           pipeTunnel(buf)
         }
       }
-      upstream.once('data', onUpstreamFirst)
       const step = (): void => {
         const ch = parseClientHello(buf)
         if (ch.status === 'need-more') {
@@ -901,14 +910,21 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
         pipeTunnel(buf)
       }
       const pipeTunnel = (first: Buffer) => {
-        upstream.removeListener('data', onUpstreamFirst)
         socket.setTimeout(limits.idleTimeoutMs, () => {
           socket.destroy()
           upstream.destroy()
         })
         if (first.length) upstream.write(first)
         socket.pipe(upstream)
-        upstream.pipe(socket)
+        const onDrain = () => upstream.resume()
+        sink = (d: Buffer) => {
+          if (!socket.write(d)) {
+            upstream.pause()
+            socket.once('drain', onDrain)
+          }
+        }
+        upstream.on('end', () => socket.end())
+        upstream.resume()
         socket.resume()
         socket.on('close', () => {
           upstream.destroy()
