@@ -1,7 +1,7 @@
 // One real VM (QEMU; TCG without /dev/kvm) runs a plan and a command that probes the sandbox from
 // inside; the checks below read what it printed and what the host saw. One boot for the file.
 import assert from 'node:assert/strict'
-import {chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import {createServer as createHttpServer, Server as HttpServer} from 'node:http'
 import {createServer, Server} from 'node:net'
 import {AddressInfo} from 'node:net'
@@ -53,6 +53,7 @@ for p in /proc/[0-9]*; do [ -n "$(tr -d '\0' < "$p/cmdline")" ] && cat "$p/comm"
 say procs "$(cat /tmp/procs)"
 say canary_found "$(find / \( -path /proc -o -path /sys -o -path /dev \) -prune -o -name "$KIT_TEST_CANARY" -print 2>/dev/null | wc -l)"
 say host_file "$(cat /workspace/from-host.txt)"
+say escape_bytes "$(cat /workspace/escape-abs /workspace/escape-rel 2>/dev/null | wc -c)"
 echo guest-data > /workspace/from-guest.txt
 mkdir -p /workspace/guest-dir && printf '#!/bin/sh\necho run\n' > /workspace/guest-dir/tool.sh && chmod 755 /workspace/guest-dir/tool.sh
 say git "$(git --version | cut -d' ' -f1-2)"
@@ -86,6 +87,9 @@ describe('qemu driver: one VM, many checks', function () {
     writeFileSync(join(root, canary), 'the guest must not see this\n') // beside the workspace
     writeFileSync(join(workspace, 'from-host.txt'), 'host-data\n')
     writeFileSync(join(workspace, 'existing.txt'), 'user-owned\n')
+    // Symlinks in the workspace that point at the host canary resolve inside the guest instead.
+    symlinkSync(join(root, canary), join(workspace, 'escape-abs'))
+    symlinkSync(`../${canary}`, join(workspace, 'escape-rel'))
 
     // Two kit layers: layer 1 overrides layer 0's hello.sh (later kit wins).
     const l0 = join(root, 'layer0')
@@ -219,6 +223,7 @@ describe('qemu driver: one VM, many checks', function () {
 
   it('shows only the workspace: a canary file beside it on the host is not visible', () => {
     assert.equal(out.canary_found, '0')
+    assert.equal(out.escape_bytes, '0', 'a host symlink out of the workspace does not reach the host file')
   })
 
   it('holds only guest processes and no Docker socket', () => {
