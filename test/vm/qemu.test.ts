@@ -262,7 +262,10 @@ describe('qemu driver: one VM, many checks', function () {
     assert.deepEqual(proxied, ['GET http://upstream.kit.test/hello'])
   })
 
-  it('leaves no QEMU or connector process behind', () => {
+  it('leaves no QEMU or connector process behind', async () => {
     assert.deepEqual(processesMentioning(workspace), [])
+    const connector = `TCP4:127.0.0.1:${(proxy.address() as AddressInfo).port}`
+    for (let i = 0; i < 20 && processesMentioning(connector).length > 0; i++) await new Promise(r => setTimeout(r, 100))
+    assert.deepEqual(processesMentioning(connector), [])
   })
 })
