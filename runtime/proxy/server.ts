@@ -923,18 +923,27 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
             socket.once('drain', onDrain)
           }
         }
+        upstream.setTimeout(limits.idleTimeoutMs, () => {
+          socket.destroy()
+          upstream.destroy()
+        })
+        // An orderly close on one side ends the other once its buffered bytes are written; a
+        // reset or error tears both down.
         upstream.on('end', () => socket.end())
         upstream.resume()
         socket.resume()
-        socket.on('close', () => {
-          upstream.destroy()
+        socket.on('close', (hadError: boolean) => {
+          if (hadError) upstream.destroy()
+          else if (!upstream.writableEnded) upstream.end()
           log()
         })
-        upstream.on('close', () => {
-          socket.destroy()
+        upstream.on('close', (hadError: boolean) => {
+          if (hadError) socket.destroy()
+          else if (!socket.writableEnded) socket.end()
           log()
         })
         upstream.on('error', () => socket.destroy())
+        socket.on('error', () => upstream.destroy())
       }
       step()
     })

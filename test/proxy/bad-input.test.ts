@@ -23,6 +23,7 @@ describe('policy proxy: bad input', function () {
   let proxy: RunningProxy
   let audit: string
   let banner: net.Server
+  let burst: net.Server
 
   before(async () => {
     home = tempDir('kit-proxy-bad-')
@@ -34,12 +35,18 @@ describe('policy proxy: bad input', function () {
       s.on('error', () => s.destroy())
     })
     await new Promise<void>((r) => banner.listen(0, '127.0.0.1', () => r()))
+    // A server that sends 8 MiB at once and closes.
+    burst = net.createServer((s) => {
+      s.end(Buffer.alloc(8 * 1024 * 1024, 0x62))
+      s.on('error', () => s.destroy())
+    })
+    await new Promise<void>((r) => burst.listen(0, '127.0.0.1', () => r()))
     audit = join(home, 'audit.jsonl')
     proxy = await startProxy({
       policy: new Policy({
-        layers: [{source: 'local', allow: ['ok.example.com', '*.wild.example.com', 'bücher.example', 'GET l7.example.com/**', 'banner.example.com:2525'], deny: ['bad.wild.example.com']}],
+        layers: [{source: 'local', allow: ['ok.example.com', '*.wild.example.com', 'bücher.example', 'GET l7.example.com/**', 'banner.example.com:2525', 'burst.example.com:2526'], deny: ['bad.wild.example.com']}],
       }),
-      connectTo: [`:80:127.0.0.1:${up.port}`, `:443:127.0.0.1:${up.port}`, `banner.example.com:2525:127.0.0.1:${(banner.address() as net.AddressInfo).port}`],
+      connectTo: [`:80:127.0.0.1:${up.port}`, `:443:127.0.0.1:${up.port}`, `banner.example.com:2525:127.0.0.1:${(banner.address() as net.AddressInfo).port}`, `burst.example.com:2526:127.0.0.1:${(burst.address() as net.AddressInfo).port}`],
       auditLogPath: audit,
       env: {KIT_HOME: home},
       limits: {headersTimeoutMs: 600, requestTimeoutMs: 3000, maxHeaderSize: 16 * 1024},
@@ -50,6 +57,7 @@ describe('policy proxy: bad input', function () {
     await proxy?.stop()
     await up?.close()
     banner?.close()
+    burst?.close()
     removeDir(home)
   })
 
@@ -212,6 +220,27 @@ describe('policy proxy: bad input', function () {
       }, 5000)
     })
     assert.match(r, /^HTTP\/1\.1 200 Connection Established\r\n\r\n220 banner ready\r\nEHLO x\r\n$/)
+  })
+
+  it('delivers everything a server sent before it closed the tunnel', async () => {
+    const got = await new Promise<number>((resolve) => {
+      const s = net.connect(proxy.port, '127.0.0.1', () => s.write('CONNECT burst.example.com:2526 HTTP/1.1\r\nHost: burst.example.com:2526\r\n\r\n'))
+      let n = 0
+      let headDone = false
+      s.on('data', (d: Buffer) => {
+        if (!headDone) {
+          const i = d.indexOf('\r\n\r\n')
+          headDone = true
+          n += d.length - (i + 4)
+          // A slow reader: the proxy holds bytes when the server closes.
+          s.pause()
+          setTimeout(() => s.resume(), 500)
+        } else n += d.length
+      })
+      s.on('close', () => resolve(n))
+      s.on('end', () => s.end())
+    })
+    assert.equal(got, 8 * 1024 * 1024)
   })
 
   it('survives a fuzzed request stream and lets nothing past the rules', async () => {
