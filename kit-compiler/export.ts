@@ -1,7 +1,8 @@
 // Exporting a kit from the local store as an OCI image layout that other tools read: a directory
 // (`skopeo inspect oci:DIR:TAG`) or a tar of one (`oci-archive:FILE.tar:TAG`). The layout's
 // index.json names the manifest by its bare tag, which is what those tools look up. Written to a
-// temp path beside the output and renamed, so a failed export leaves nothing behind.
+// temp path beside the output and renamed, so a failed export leaves nothing behind. The kit's
+// referrers in the store (signatures, provenance) go with it, so the export verifies offline.
 import {createReadStream, createWriteStream} from 'node:fs'
 import {mkdir, mkdtemp, readdir, rename, rm, stat} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
@@ -25,6 +26,8 @@ export class ExportError extends Error {
 export interface ExportOptions {
   /** The tag in the exported layout; default the reference's tag (`latest` for a digest). */
   tag?: string
+  /** Also export the kit's referrers (signatures, provenance) held in the store. Default true. */
+  referrers?: boolean
 }
 
 export interface ExportResult {
@@ -40,6 +43,7 @@ export async function exportKit(store: OciLayoutStore, reference: string, output
   const art = await readKitArtifact(store, reference)
   const tag = opts.tag ?? tagOf(art.reference) ?? 'latest'
   const out = resolve(output)
+  const copyOpts = {referrers: opts.referrers ?? true}
   const format = out.endsWith('.tar') ? 'tar' : 'directory'
   const existing = await stat(out).catch(() => undefined)
   if (format === 'directory' && existing) {
@@ -47,7 +51,7 @@ export async function exportKit(store: OciLayoutStore, reference: string, output
     const names = await readdir(out)
     if (names.length > 0 && !names.includes('oci-layout')) throw new ExportError(output, 'exists and is neither empty nor an OCI image layout')
     // Add to the layout in place: each blob and index.json are written atomically by the store.
-    await copy(store, art.reference, await OciLayoutStore.open(out), tag)
+    await copy(store, art.reference, await OciLayoutStore.open(out), tag, copyOpts)
     return {reference: art.reference, digest: art.descriptor.digest, output: out, format, tag}
   }
   if (existing?.isDirectory()) throw new ExportError(output, 'is a directory')
@@ -55,7 +59,7 @@ export async function exportKit(store: OciLayoutStore, reference: string, output
   const temp = await mkdtemp(join(dirname(out), `.${basename(out)}.tmp-`))
   try {
     const layoutDir = join(temp, 'layout')
-    await copy(store, art.reference, await OciLayoutStore.open(layoutDir), tag)
+    await copy(store, art.reference, await OciLayoutStore.open(layoutDir), tag, copyOpts)
     if (format === 'directory') {
       await rename(layoutDir, out)
     } else {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import {execFile} from 'node:child_process'
+import {createHash} from 'node:crypto'
 import {existsSync, readdirSync, readFileSync} from 'node:fs'
 import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
@@ -41,7 +42,7 @@ describe('kit-compiler: exportKit', () => {
     if (!existsSync('/usr/bin/skopeo')) this.skip()
     for (const [tag, digest] of [['1.0.0', a.digest], ['2.0.0', b.digest]] as const) {
       const {stdout} = await run('skopeo', ['inspect', '--raw', `oci:${dir}:${tag}`])
-      assert.equal('sha256:' + (await import('node:crypto')).createHash('sha256').update(stdout).digest('hex'), digest)
+      assert.equal('sha256:' + createHash('sha256').update(stdout).digest('hex'), digest)
     }
   })
 
@@ -54,6 +55,32 @@ describe('kit-compiler: exportKit', () => {
     assert.equal(tagged.format, 'tar')
     assert.equal(tagged.tag, 'v9')
     assert.deepEqual(readdirSync(home).filter((n) => n.includes('.tmp-')), [])
+  })
+
+  it('takes the kit\'s referrers (signatures, provenance) along', async () => {
+    const r = await buildKit(makeKit(mixin('', 'exp-signed')), {store})
+    const empty = Buffer.from('{}')
+    const config = {mediaType: 'application/vnd.oci.empty.v1+json', digest: 'sha256:' + createHash('sha256').update(empty).digest('hex'), size: 2}
+    await store.push(config, empty)
+    const sig = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        artifactType: 'application/vnd.example.signature',
+        config,
+        layers: [],
+        subject: {mediaType: r.descriptor.mediaType, digest: r.digest, size: r.size},
+      }),
+    )
+    const sigDesc = {mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: 'sha256:' + createHash('sha256').update(sig).digest('hex'), size: sig.length}
+    await store.push(sigDesc, sig)
+    const dir = join(home, 'signed')
+    await exportKit(store, 'exp-signed', dir)
+    const exported = await OciLayoutStore.open(dir)
+    assert.deepEqual((await exported.referrers(r.descriptor)).map((d) => d.digest), [sigDesc.digest])
+    const bare = join(home, 'unsigned')
+    await exportKit(store, 'exp-signed', bare, {referrers: false})
+    assert.deepEqual(await (await OciLayoutStore.open(bare)).referrers(r.descriptor), [])
   })
 
   it('refuses what is not a kit and leaves no output', async () => {
