@@ -625,13 +625,17 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       usock.pipe(socket)
       usock.on('error', () => socket.destroy())
       socket.on('error', () => usock.destroy())
-      const close = () => {
-        socket.destroy()
-        usock.destroy()
+      // As for tunnels: an orderly close ends the other side once its bytes are out.
+      usock.on('close', (hadError: boolean) => {
+        if (hadError) socket.destroy()
+        else if (socket.writable) socket.end()
         log(101, upBytes, downBytes)
-      }
-      usock.on('close', close)
-      socket.on('close', close)
+      })
+      socket.on('close', (hadError: boolean) => {
+        if (hadError) usock.destroy()
+        else if (usock.writable) usock.end()
+        log(101, upBytes, downBytes)
+      })
     })
     up.on('response', (ures) => {
       // Not upgraded: pass the answer on and close.
