@@ -625,6 +625,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       usock.pipe(socket)
       usock.on('error', () => socket.destroy())
       socket.on('error', () => usock.destroy())
+      usock.setTimeout(limits.idleTimeoutMs, () => usock.destroy())
+      ;(socket as net.Socket).setTimeout?.(limits.idleTimeoutMs, () => socket.destroy())
       // As for tunnels: an orderly close ends the other side once its bytes are out.
       usock.on('close', (hadError: boolean) => {
         if (hadError) socket.destroy()
