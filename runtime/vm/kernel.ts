@@ -161,8 +161,9 @@ export async function fetchKernel(env: NodeJS.ProcessEnv = process.env): Promise
       if (!deb) throw new VmError('KERNEL_FETCH', `apt-get download ${pkg} produced no .deb`)
       const root = join(tmp, 'root')
       await run('dpkg', ['-x', join(tmp, deb), root], {maxBuffer: 16 << 20})
-      // Keep only what booting needs: the kernel image and the modules.
+      // Keep only what booting needs: the kernel image and the modules a VM can use.
       await rm(join(root, 'usr'), {recursive: true, force: true})
+      await pruneModules(root)
       if (!(await fromDir(root))) throw new VmError('KERNEL_FETCH', `${deb} holds no boot/vmlinuz-* with lib/modules`)
       // Another process may have finished the same kernel meanwhile: keep the one in place.
       if (!(await fromDir(dest))) {
@@ -182,6 +183,28 @@ export async function fetchKernel(env: NodeJS.ProcessEnv = process.env): Promise
   await writeFile(currentTmp, name + '\n')
   await rename(currentTmp, join(base, 'current'))
   return k
+}
+
+/**
+ * Drops the hardware drivers a VM never loads (GPUs, wireless, media, ...: most of the package's
+ * 400 MB). Kept: fs, net, crypto, lib, arch, and under drivers/ virtio, block, char and the top
+ * level of drivers/net (virtio_net, net_failover).
+ */
+async function pruneModules(root: string): Promise<void> {
+  const mods = join(root, 'lib', 'modules')
+  for (const version of await readdir(mods)) {
+    const drivers = join(mods, version, 'kernel', 'drivers')
+    if (!existsSync(drivers)) continue
+    for (const e of await readdir(drivers, {withFileTypes: true})) {
+      if (e.isDirectory() && !['virtio', 'block', 'char', 'net'].includes(e.name)) await rm(join(drivers, e.name), {recursive: true, force: true})
+    }
+    const net = join(drivers, 'net')
+    if (existsSync(net)) {
+      for (const e of await readdir(net, {withFileTypes: true})) {
+        if (e.isDirectory()) await rm(join(net, e.name), {recursive: true, force: true})
+      }
+    }
+  }
 }
 
 /** Module name as the kernel spells it (dashes become underscores). */
