@@ -10,7 +10,12 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const file = join(root, 'oclif.manifest.json')
 const check = process.argv.includes('--check')
 const before = existsSync(file) ? readFileSync(file, 'utf8') : undefined
-execFileSync(process.execPath, [join(root, 'node_modules', 'oclif', 'bin', 'run.js'), 'manifest'], {cwd: root, stdio: ['ignore', 'ignore', 'inherit']})
+// OCLIF_SKIP_NEW_VERSION_CHECK: the oclif dev CLI would otherwise ask the npm registry for updates.
+execFileSync(process.execPath, [join(root, 'node_modules', 'oclif', 'bin', 'run.js'), 'manifest'], {
+  cwd: root,
+  stdio: ['ignore', 'ignore', 'inherit'],
+  env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true'},
+})
 const after = readFileSync(file, 'utf8')
 if (check) {
   if (before !== undefined) writeFileSync(file, before)
