@@ -7,10 +7,18 @@ import type {Diagnostic} from './diagnostics.js'
 import {isScalar} from 'yaml'
 import {nodeAt, positionOf, type PathSegment, type SpecSource} from './source.js'
 
-const ajv = new Ajv({allErrors: true, strict: false, allowUnionTypes: true})
-const validators: Record<'1' | '2', ValidateFunction> = {
-  '1': ajv.compile(v1Schema),
-  '2': ajv.compile(v2Schema),
+let ajv: Ajv | undefined
+const compiled: Partial<Record<'1' | '2', ValidateFunction>> = {}
+
+/** The validator of one schema version, compiled on first use (compiling costs ~0.2 s each). */
+function validatorFor(version: '1' | '2'): ValidateFunction {
+  let validate = compiled[version]
+  if (!validate) {
+    ajv ??= new Ajv({allErrors: true, strict: false, allowUnionTypes: true})
+    validate = ajv.compile(version === '1' ? v1Schema : v2Schema)
+    compiled[version] = validate
+  }
+  return validate
 }
 
 export const SCHEMA_VERSIONS = ['1', '2'] as const
@@ -23,7 +31,7 @@ export function validateSchema(
   source: SpecSource,
   skip: (path: readonly PathSegment[]) => boolean = () => false,
 ): Diagnostic[] {
-  const validate = validators[version]
+  const validate = validatorFor(version)
   if (validate(value)) return []
   const errors = collapse(validate.errors ?? [])
   const out: Diagnostic[] = []
@@ -50,7 +58,7 @@ const YAML11_BOOLEANS: Record<string, boolean> = {
 export function coerceScalars(version: SchemaVersion, value: unknown, source: SpecSource): number {
   let changed = 0
   for (let round = 0; round < 3; round++) {
-    const validate = validators[version]
+    const validate = validatorFor(version)
     if (validate(value)) break
     let fixed = 0
     for (const err of validate.errors ?? []) {
