@@ -16,7 +16,12 @@ execFileSync(process.execPath, [join(root, 'node_modules', 'oclif', 'bin', 'run.
   stdio: ['ignore', 'ignore', 'inherit'],
   env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true'},
 })
-const after = readFileSync(file, 'utf8')
+// oclif lists commands in the order the file system returns them, which differs between clones:
+// sort them by id so the committed file is the same wherever it is generated.
+const manifest = JSON.parse(readFileSync(file, 'utf8'))
+manifest.commands = Object.fromEntries(Object.entries(manifest.commands).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+const after = JSON.stringify(manifest, null, 2) + '\n'
+writeFileSync(file, after)
 if (check) {
   if (before !== undefined) writeFileSync(file, before)
   if (before !== after) {
