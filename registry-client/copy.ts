@@ -161,11 +161,14 @@ class Copier {
     })
   }
 
-  async referrersOf(subject: Descriptor): Promise<void> {
+  async referrersOf(subject: Descriptor, seen: Set<string> = new Set([subject.digest])): Promise<void> {
     if (!isReferrerLister(this.src)) return
     for (const r of await this.src.referrers(subject)) {
+      // A referrers index that lists its subject (or a cycle) is not followed.
+      if (seen.has(r.digest)) continue
+      seen.add(r.digest)
       await this.node({mediaType: r.mediaType, digest: r.digest, size: r.size})
-      await this.referrersOf(r)
+      await this.referrersOf(r, seen)
     }
   }
 

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import type {LockChange} from '../../registry-client/lockfile.js'
-import {lockFromRegistry} from '../../registry-client/pull.js'
+import {lockWithApproval, terminalConfirm} from '../../runtime/trust/approval.js'
 import {pullPolicy} from '../../runtime/config.js'
 import {KitCommand} from '../base.js'
 import {registryFlags, registryOptions} from '../registry.js'
@@ -14,12 +14,15 @@ export default class Lock extends KitCommand {
     update: Flags.boolean({description: 'Re-resolve every reference (pick up new versions).', default: false}),
     'frozen-lockfile': Flags.boolean({description: 'Fail if the lockfile would change; write nothing.', default: false}),
     lockfile: Flags.string({description: 'Lockfile path (default: kits.lock.json beside FILE)'}),
+    approve: Flags.boolean({description: 'Record upgrades whose permission surface is wider (kit lock --update stops on them otherwise).', default: false}),
     ...registryFlags,
   }
 
   async run(): Promise<{lockfile: string; written: boolean; changes: LockChange[]; kits: Record<string, unknown>}> {
     const {args, flags} = await this.parse(Lock)
-    const r = await lockFromRegistry(args.file, {
+    const r = await lockWithApproval(args.file, {
+      approve: flags.approve,
+      confirm: terminalConfirm(this.jsonEnabled()),
       ...(await registryOptions(flags)),
       ...(await pullPolicy()),
       update: flags.update,

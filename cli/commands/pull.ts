@@ -1,9 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 import {OciLayoutStore} from '../../registry-client/layout-store.js'
 import {LOCKFILE_NAME} from '../../registry-client/lockfile.js'
-import {pull, type PullResult, pullLocked} from '../../registry-client/pull.js'
+import type {PullResult} from '../../registry-client/pull.js'
 import {pullPolicy} from '../../runtime/config.js'
 import {storeDir} from '../../runtime/home.js'
+import {pullLockedWithPolicy, pullWithPolicy} from '../../runtime/trust/pull.js'
 import {KitCommand} from '../base.js'
 import {progress, registryFlags, registryOptions} from '../registry.js'
 
@@ -38,9 +39,9 @@ export default class Pull extends KitCommand {
     }
     let results: PullResult[]
     try {
-      if (flags['frozen-lockfile']) results = await pullLocked(flags.lockfile, args.reference, store, opts)
+      if (flags['frozen-lockfile']) results = await pullLockedWithPolicy(flags.lockfile, args.reference, store, opts)
       else if (args.reference === undefined) this.error('a reference is needed (or --frozen-lockfile to pull the lockfile)', {exit: 2})
-      else results = [await pull(args.reference, store, opts)]
+      else results = [await pullWithPolicy(args.reference, store, opts)]
     } finally {
       bar.done()
     }

@@ -19,13 +19,20 @@ export default class Push extends KitCommand {
   }
   static override flags = {
     force: Flags.boolean({description: 'Re-point an existing version tag to different content.', default: false}),
+    sign: Flags.boolean({description: 'Sign the pushed digest (Sigstore bundle attached as a referrer); needs --key', default: false}),
+    key: Flags.string({description: 'Private key for --sign/--provenance (NAME.key); passphrase from KIT_KEY_PASSWORD or stdin'}),
+    provenance: Flags.boolean({description: 'Attach signed SLSA provenance of the build (SRC must be a kit directory); needs --key', default: false}),
     ...registryFlags,
   }
 
-  async run(): Promise<{reference: string; digest: string; tags: string[]; bytesUploaded: number; blobsSkipped: number}> {
+  async run(): Promise<{reference: string; digest: string; tags: string[]; bytesUploaded: number; blobsSkipped: number; signature?: {referrer: string}; provenance?: {referrer: string}}> {
     const {args, flags} = await this.parse(Push)
     const store = await OciLayoutStore.open(storeDir())
     const isDir = await stat(args.src).then((s) => s.isDirectory(), () => false)
+    // --sign/--provenance (runtime/trust): the key is decrypted before anything is pushed.
+    const signer = flags.sign || flags.provenance
+      ? await (await import('../../runtime/trust/operations.js')).preparePushSigning({...(await registryOptions(flags)), sign: flags.sign, keyPath: flags.key, provenance: flags.provenance, kitDir: isDir ? args.src : undefined})
+      : undefined
     // The kit compiler loads only when SRC is a directory (it is the heavy part of start-up).
     const srcRef = isDir ? (await (await import('../../kit-compiler/build.js')).buildKit(args.src, {store})).reference : args.src
     const bar = progress(`pushing ${args.dest}`, this.jsonEnabled())
@@ -40,10 +47,15 @@ export default class Push extends KitCommand {
     } finally {
       bar.done()
     }
+    const signed = signer ? await signer(r.reference, r.digest) : undefined
     if (!this.jsonEnabled()) {
       this.log(`${r.reference} ${r.digest}`)
       this.log(`tags: ${r.tags.join(', ') || '(none)'}; ${r.bytesUploaded} bytes uploaded, ${r.blobsSkipped} already present`)
+      if (signed) this.log(`signed with ${signed.keyId}${signed.provenance ? ', provenance attached' : ''}`)
     }
-    return {reference: r.reference, digest: r.digest, tags: r.tags, bytesUploaded: r.bytesUploaded, blobsSkipped: r.blobsSkipped}
+    return {
+      reference: r.reference, digest: r.digest, tags: r.tags, bytesUploaded: r.bytesUploaded, blobsSkipped: r.blobsSkipped,
+      ...(signed ? {signature: signed.signature, ...(signed.provenance ? {provenance: signed.provenance} : {})} : {}),
+    }
   }
 }

@@ -23,6 +23,8 @@ import {looksLikeHost, parseReference} from '../../registry-client/reference.js'
 import {cacheDir} from '../home.js'
 import {entryPath} from '../image/unpack.js'
 import {SandboxError} from './errors.js'
+import {pullWithPolicy} from '../trust/pull.js'
+import {loadSignaturePolicy} from '../trust/settings.js'
 
 /** Where a kit came from, as recorded in the sandbox's state (enough to load it again). */
 export interface KitSource {
@@ -88,7 +90,7 @@ export async function locateKit(input: string, opts: ResolveKitOptions): Promise
       throw new SandboxError('KIT_NOT_FOUND', `kit ${input}: ${(e as Error).message}`)
     }
     opts.progress?.(`pulling ${reference.toString()}`)
-    const pulled = await pull(reference, opts.store, {allowedSources: opts.allowedSources})
+    const pulled = await pullWithPolicy(reference, opts.store, {allowedSources: opts.allowedSources, policy: await loadSignaturePolicy(env)})
     const stored = pulled.storedAs[0]!
     const artifact = await readKitArtifact(opts.store, stored)
     const dir = await materialiseKit(opts.store, artifact.descriptor.digest, env)

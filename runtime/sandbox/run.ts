@@ -25,6 +25,8 @@ import {writeKitLayers} from './layers.js'
 import {commOf, processTree} from './procs.js'
 import {buildPlan} from './plan.js'
 import {composeSources, locateKit, readKitArgs, relocateKit, snapshotKit, type Composition, type KitSource} from './resolve.js'
+import {enforceLaunchPolicy} from '../trust/launch.js'
+import {loadSignaturePolicy} from '../trust/settings.js'
 import {
   checkSandboxName,
   liveState,
@@ -184,6 +186,7 @@ export async function prepareSandbox(opts: RunSandboxOptions): Promise<{def: San
     def = undefined as unknown as SandboxDefinition
     isNew = true
   }
+  await enforceLaunchPolicy(store, kitSources, await loadSignaturePolicy(env)) // kit.requireSignature (runtime/trust)
   const composition = await composeSources(kitSources, args)
   const workspace = await checkWorkspace(opts.workspace ?? def?.config.workspace ?? '', env)
   const config: SandboxConfig = {
