@@ -2,15 +2,11 @@
 // registry, the digest's signature checked there, and only then pulled (pinned to that digest, with
 // its referrers so that launch can check it again offline). Without the setting, a plain pull;
 // a frozen-lockfile pull still checks each kit against the permission surface the lockfile recorded.
-import {NotAKitError} from '../../kit-compiler/artifact.js'
-import {artifactSurface} from '../../kit-compiler/trust/artifact-surface.js'
-import {canonicalJson, parseSurface, surfaceWidening} from '../../kit-compiler/trust/surface.js'
 import type {Descriptor} from '../../registry-client/descriptor.js'
 import {checkEntry, findLocked, LockfileError, readLockfile} from '../../registry-client/lockfile.js'
 import {pull, pullLocked, type PullOptions, type PullResult, resolveRemote} from '../../registry-client/pull.js'
 import type {Reference} from '../../registry-client/reference.js'
 import type {Target} from '../../registry-client/target.js'
-import {enforceSignaturePolicy} from './policy.js'
 import {loadSignaturePolicy, type SignaturePolicy} from './settings.js'
 
 export interface TrustedPullOptions extends PullOptions {
@@ -23,6 +19,7 @@ export async function pullWithPolicy(reference: string | Reference, store: Targe
   const policy = opts.policy ?? (await loadSignaturePolicy())
   if (!policy.requireSignature) return pull(reference, store, opts)
   const r = await resolveRemote(reference, opts)
+  const {enforceSignaturePolicy} = await import('./policy.js')
   await enforceSignaturePolicy(r.repository, r.descriptor, r.reference, policy)
   return pull(reference, store, {...opts, referrers: true, expectDigest: r.descriptor.digest})
 }
@@ -47,8 +44,13 @@ export async function pullLockedWithPolicy(lockfilePath: string, reference: stri
     const entry = lock.kits[key]!
     checkEntry(lockfilePath, key, entry)
     const r = await resolveRemote(entry.resolved, opts)
+    const {enforceSignaturePolicy} = await import('./policy.js')
     await enforceSignaturePolicy(r.repository, r.descriptor as Descriptor, `${key} (${entry.resolved.split('@')[0]})`, policy)
     if (entry.surface !== undefined) {
+      // The kit compiler loads only here (it is the heavy part of start-up).
+      const {NotAKitError} = await import('../../kit-compiler/artifact.js')
+      const {artifactSurface} = await import('../../kit-compiler/trust/artifact-surface.js')
+      const {canonicalJson, parseSurface, surfaceWidening} = await import('../../kit-compiler/trust/surface.js')
       const recorded = parseSurface(entry.surface, `${lockfilePath}: ${key}`)
       const actual = await artifactSurface(r.repository, r.descriptor, entry.resolved).catch((err) => {
         if (err instanceof NotAKitError) return undefined

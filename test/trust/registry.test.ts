@@ -205,6 +205,9 @@ describe('trust: sign, verify and require signatures against a registry without 
     const consumer = await OciLayoutStore.open(join(dir, 'consumer-c'))
     await assert.rejects(pullWithPolicy(`${registry.host}/team/evil:1.0.0`, consumer, {plainHttp: true, policy}), /points at itself/)
     assert.deepEqual(await consumer.list(), [])
+    // Without the policy, a pull with referrers does not follow the self-listing (no endless walk).
+    const plain = await pullWithPolicy(`${registry.host}/team/evil:1.0.0`, consumer, {plainHttp: true, policy: {...policy, requireSignature: false}})
+    assert.equal(plain.digest, subject.digest)
     await repo.tag(savedIndex, referrersTag(subject.digest))
 
     // 3. A bundle over 1 MiB, 4. a malformed one: each refused with its reason, one line.
@@ -286,6 +289,32 @@ describe('trust: sign, verify and require signatures against a registry without 
     const noProv = await kit(['verify', gh.reference, '--key', `${keyName}.pub`, '--provenance', '--plain-http'], env)
     assert.equal(noProv.code, 1)
     assert.match(noProv.stderr, /no https:\/\/slsa\.dev\/provenance\/v1 attestation is attached/)
+  })
+
+  it('kit push --sign --key --provenance signs what it pushes; kit config + kit pull enforce the policy', async () => {
+    const src = await kitDir(dir, 'pushsigned', '1.0.0')
+    const pushed = await kit(['push', src, `${registry.host}/team/pushsigned:1.0.0`, '--sign', '--key', `${keyName}.key`, '--provenance', '--plain-http', '--json'], {...env, KIT_KEY_PASSWORD: PASSWORD})
+    assert.equal(pushed.code, 0, pushed.stderr)
+    assert.match(pushed.json.signature.referrer, /^sha256:/)
+    assert.match(pushed.json.provenance.referrer, /^sha256:/)
+    const v = await kit(['verify', `${registry.host}/team/pushsigned:1.0.0`, '--key', `${keyName}.pub`, '--provenance', '--plain-http', '--json'], env)
+    assert.equal(v.code, 0, v.stderr)
+    assert.equal(v.json.digest, pushed.json.digest)
+    // A wrong passphrase is found before anything is pushed.
+    const wrong = await kit(['push', src, `${registry.host}/team/pushsigned2:1.0.0`, '--sign', '--key', `${keyName}.key`, '--plain-http'], {...env, KIT_KEY_PASSWORD: 'nope-123'})
+    assert.equal(wrong.code, 1)
+    assert.match(wrong.stderr, /wrong passphrase/)
+    assert.equal((await fetch(`${registry.url}/v2/team/pushsigned2/tags/list`)).status, 404)
+    // The policy through kit config, on a consumer's KIT_HOME.
+    const consumer = {...env, KIT_HOME: join(dir, 'consumer-cli')}
+    assert.equal((await kit(['config', 'set', 'kit.requireSignature', 'true'], consumer)).code, 0)
+    const set = await kit(['config', 'set', 'kit.trustedSigners', JSON.stringify([{key: `${keyName}.pub`}])], consumer)
+    assert.equal(set.code, 0, set.stderr)
+    const good = await kit(['pull', `${registry.host}/team/pushsigned:1.0.0`, '--plain-http', '--json'], consumer)
+    assert.equal(good.code, 0, good.stderr)
+    const bad = await kit(['pull', `${registry.host}/team/unsigned:1.0.0`, '--plain-http'], consumer)
+    assert.equal(bad.code, 1)
+    assert.match(bad.stderr, /^kit: refusing .*team\/unsigned:1\.0\.0 \(sha256:[0-9a-f]{64}\): no signature is attached \[kit\.requireSignature is on\]\n$/)
   })
 
   it('signs in the local store; kit push carries the signature to the registry', async () => {
