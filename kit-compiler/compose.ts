@@ -1,6 +1,7 @@
 // Composition: exactly one sandbox (agent) kit plus mixins, merged in the order given, with the
 // rules of kit-format.md §5. Every conflict that is resolved (an env variable or a file overridden)
 // is reported, never hidden; hard conflicts are errors and nothing is composed.
+import {setsPath} from './extends.js'
 import type {KitFileEntry} from './files.js'
 import type {Credential, InstallCommand, KitSpec, Port, SetupFile, StartupCommand, Volume} from './model.js'
 
@@ -179,16 +180,4 @@ export function composeKits(agent: ComposeInput, mixins: readonly ComposeInput[]
   sandbox.layerFiles = [...layer.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
   sandbox.volumes = [...volumes.values()]
   return {sandbox, conflicts}
-}
-
-/** Whether a kit sets anything at or below a dotted path (for `locked`). */
-function setsPath(spec: KitSpec, path: string): boolean {
-  let cur: unknown = spec
-  for (const seg of path.split('.')) {
-    if (cur === null || typeof cur !== 'object' || !(seg in (cur as object))) return false
-    cur = (cur as Record<string, unknown>)[seg]
-  }
-  if (Array.isArray(cur)) return cur.length > 0
-  if (cur && typeof cur === 'object') return Object.keys(cur).length > 0
-  return cur !== undefined
 }

@@ -15,6 +15,7 @@ import {parseKitArgFlags} from '../../kit-compiler/args.js'
 import {readKitArtifact, storeRef} from '../../kit-compiler/artifact.js'
 import {composeKits, type ComposedSandbox, type Conflict} from '../../kit-compiler/compose.js'
 import {loadKit, type LoadedKit} from '../../kit-compiler/load.js'
+import {resolveExtends, type ParentResolver} from '../../kit-compiler/extends.js'
 import {digestHex, isDigest} from '../../registry-client/descriptor.js'
 import {NotFoundError} from '../../registry-client/errors.js'
 import type {OciLayoutStore} from '../../registry-client/layout-store.js'
@@ -256,10 +257,11 @@ export interface Composition {
 }
 
 /** Loads every kit (args substituted) and composes them: the agent first, mixins in order. */
-export async function composeSources(sources: readonly KitSource[], args: Record<string, string>): Promise<Composition> {
+export async function composeSources(sources: readonly KitSource[], args: Record<string, string>, opts?: ResolveKitOptions): Promise<Composition> {
   const kits: ResolvedKit[] = []
   for (const source of sources) {
-    const kit = await loadKit(source.dir, {args})
+    let kit = await loadKit(source.dir, {args})
+    if (kit.spec.extends !== undefined) kit = (await resolveExtends(kit, parentResolver(args, opts), source.digest ?? source.dir)).kit
     kits.push({source, kit})
   }
   const [agent, ...mixins] = kits
@@ -267,4 +269,18 @@ export async function composeSources(sources: readonly KitSource[], args: Record
   const input = (k: ResolvedKit) => ({spec: k.kit.spec, files: k.kit.files, ref: k.source.digest ? `${k.source.reference ?? k.source.input}@${k.source.digest}` : k.source.dir})
   const {sandbox, conflicts} = composeKits(input(agent), mixins.map(input))
   return {kits, sandbox, conflicts}
+}
+
+/**
+ * Finds an `extends` parent: a directory relative to the child kit's directory, else a store or
+ * registry reference (as for --kit). Parents are loaded with the same kit arguments.
+ */
+function parentResolver(args: Record<string, string>, opts?: ResolveKitOptions): ParentResolver {
+  return async (name, child) => {
+    const local = resolve(child.dir, name)
+    if ((await stat(local).catch(() => undefined))?.isDirectory()) return {kit: await loadKit(local, {args}), id: local}
+    if (!opts) throw new SandboxError('KIT_NOT_FOUND', `kit ${child.spec.name} extends ${name}: no such directory beside it`)
+    const source = await locateKit(name, {...opts, cwd: child.dir})
+    return {kit: await loadKit(source.dir, {args}), id: source.digest ?? source.dir}
+  }
 }
