@@ -25,7 +25,7 @@ done
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/kit-bench-trust.XXXXXX")
 REG_PID=
 cleanup() {
-  [[ -n "$REG_PID" ]] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null
+  if [[ -n "$REG_PID" ]]; then kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; fi
   rm -rf "$TMP"
 }
 trap cleanup EXIT
