@@ -187,7 +187,7 @@ export async function prepareSandbox(opts: RunSandboxOptions): Promise<{def: San
     isNew = true
   }
   await enforceLaunchPolicy(store, kitSources, await loadSignaturePolicy(env)) // kit.requireSignature (runtime/trust)
-  const composition = await composeSources(kitSources, args)
+  const composition = await composeSources(kitSources, args, ctx)
   const workspace = await checkWorkspace(opts.workspace ?? def?.config.workspace ?? '', env)
   const config: SandboxConfig = {
     ...(def?.config ?? {}),
