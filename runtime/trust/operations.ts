@@ -1,12 +1,12 @@
 // What `kit key generate`, `kit sign` and `kit verify` do, and the signing half of `kit push --sign
 // --provenance`. A reference with a registry host (`host[:port]/path:tag`) is signed or verified on
 // that registry; anything else (or `local`) in the local store. The signature is always over the
-// manifest digest the reference resolves to, never over a tag.
+// manifest digest the reference resolves to, never over a tag. The kit compiler is loaded only when
+// it is needed (provenance, local-store names): it is the heavy part of start-up.
 import type {KeyObject} from 'node:crypto'
 import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {buildKit} from '../../kit-compiler/build.js'
 import {isDigest, isManifest, type Descriptor} from '../../registry-client/descriptor.js'
 import {OciLayoutStore} from '../../registry-client/layout-store.js'
 import {parseManifest, successors} from '../../registry-client/manifest.js'
@@ -19,8 +19,6 @@ import {COSIGN_SIGN_PREDICATE, SLSA_PROVENANCE_PREDICATE} from '../../registry-c
 import {signManifest, type SignResult, verifyManifest} from '../../registry-client/sign/verify.js'
 import type {ReadOnlyTarget, ReferrerLister, Target} from '../../registry-client/target.js'
 import {readAll} from '../../registry-client/verify.js'
-import {storeRef} from '../../kit-compiler/artifact.js'
-import {kitProvenance} from '../../kit-compiler/trust/provenance.js'
 import {storeDir} from '../home.js'
 import {readPassphrase} from './passphrase.js'
 
@@ -68,6 +66,7 @@ export async function openSubject(reference: string, opts: TargetOptions = {}): 
     const r = await resolveRemote(remote, opts)
     return {target: r.repository, reference, name: remote.name, descriptor: r.descriptor, where: 'registry'}
   }
+  const {storeRef} = await import('../../kit-compiler/artifact.js')
   const store = await OciLayoutStore.open(storeDir())
   const ref = storeRef(reference)
   const descriptor = await store.resolve(ref)
@@ -116,6 +115,7 @@ export class ProvenanceMismatchError extends Error {
 export async function checkBuildsTo(kitDir: string, digest: string): Promise<void> {
   const tmp = await mkdtemp(join(tmpdir(), 'kit-provenance-'))
   try {
+    const {buildKit} = await import('../../kit-compiler/build.js')
     const built = await buildKit(kitDir, {store: await OciLayoutStore.open(tmp), tempDir: tmp})
     if (built.digest !== digest) throw new ProvenanceMismatchError(kitDir, built.digest, digest)
   } finally {
@@ -132,6 +132,7 @@ export async function signSubject(subject: OpenedSubject, key: KeyObject, kitDir
   const sig: SignResult = await signManifest(subject.target, subject.descriptor, key, {name: subject.name, predicateType: COSIGN_SIGN_PREDICATE})
   const out: SignReferenceResult = {reference: subject.reference, digest: subject.descriptor.digest, keyId: keyId(key), signature: {referrer: sig.referrer.digest}}
   if (kitDir !== undefined) {
+    const {kitProvenance} = await import('../../kit-compiler/trust/provenance.js')
     const statement = await kitProvenance(kitDir, subject.name, subject.descriptor.digest)
     const prov = await signManifest(subject.target, subject.descriptor, key, {
       name: subject.name,
