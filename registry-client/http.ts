@@ -77,17 +77,7 @@ export function send(req: HttpRequest, tls: TlsOptions = {}): Promise<HttpRespon
 
 /** Reads a (small) response body as text, at most `max` bytes. */
 export async function readText(res: HttpResponse, max = 4 * 1024 * 1024): Promise<string> {
-  const chunks: Buffer[] = []
-  let total = 0
-  for await (const chunk of res.body as AsyncIterable<Buffer>) {
-    total += chunk.length
-    if (total > max) {
-      res.body.destroy()
-      throw new Error(`response body larger than ${max} bytes`)
-    }
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks).toString('utf8')
+  return (await readBody(res, max)).toString('utf8')
 }
 
 /** Reads a response body as bytes, at most `max`. */

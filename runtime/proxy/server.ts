@@ -428,19 +428,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       refuse(res, r)
       return
     }
-    let resolution: Extract<Resolution, {ok: true}>
-    if (t.target) {
-      resolution = t.target.resolution
-    } else {
-      const r = await resolver.resolve(host, port, policy)
-      if (!r.ok) {
-        const refusal = resolutionRefusal(r, host, port, method, path, req.headers.accept)
-        audit.write({...base, ...(r.kind === 'prohibited' ? decisionFields(r.decision) : {reason: r.message}), decision: 'deny', status: refusal.status, bytesUp: 0, bytesDown: 0, durationMs: Date.now() - started})
-        refuse(res, refusal)
-        return
-      }
-      resolution = r
-    }
+    const resolution = await destinationOf(t, req, base, started, (r) => refuse(res, r))
+    if (!resolution) return
     const useTls = t.target?.tls ?? false
     let headers = filterHeaders(req.rawHeaders, false)
     if (req.headers['transfer-encoding'] !== undefined) headers.push('Transfer-Encoding', 'chunked')
@@ -530,6 +519,27 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     }
   }
 
+  /**
+   * The checked address a request or upgrade goes to: its CONNECT tunnel's, or a fresh resolution.
+   * A refused resolution is audited and sent with `send`; the result is then undefined.
+   */
+  async function destinationOf(
+    t: {target: Target | undefined; host: NormalizedHost; port: number; path: string},
+    req: http.IncomingMessage,
+    base: {kind: 'request' | 'upgrade'; method: string; host: string; port: number; path: string},
+    started: number,
+    send: (r: Refusal) => void,
+  ): Promise<Extract<Resolution, {ok: true}> | undefined> {
+    if (t.target) return t.target.resolution
+    const r = await resolver.resolve(t.host, t.port, policy)
+    if (r.ok) return r
+    const refusal = resolutionRefusal(r, t.host, t.port, base.method, t.path, req.headers.accept)
+    const why = r.kind === 'prohibited' ? decisionFields(r.decision) : {reason: r.message}
+    audit.write({...base, ...why, decision: 'deny', status: refusal.status, bytesUp: 0, bytesDown: 0, durationMs: Date.now() - started})
+    send(refusal)
+    return undefined
+  }
+
   function resolutionRefusal(
     r: Exclude<Resolution, {ok: true}>,
     host: NormalizedHost,
@@ -566,19 +576,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       refuseSocket(socket, blockedResponse(decision, {host: displayHost(host), port, method, path}, req.headers.accept))
       return
     }
-    let resolution: Extract<Resolution, {ok: true}>
-    if (t.target) {
-      resolution = t.target.resolution
-    } else {
-      const r = await resolver.resolve(host, port, policy)
-      if (!r.ok) {
-        const refusal = resolutionRefusal(r, host, port, method, path, req.headers.accept)
-        audit.write({...base, decision: 'deny', reason: r.kind === 'prohibited' ? r.decision.reason : r.message, status: refusal.status, bytesUp: 0, bytesDown: 0, durationMs: 0})
-        refuseSocket(socket, refusal)
-        return
-      }
-      resolution = r
-    }
+    const resolution = await destinationOf(t, req, base, started, (r) => refuseSocket(socket, r))
+    if (!resolution) return
     const useTls = t.target?.tls ?? false
     let headers = filterHeaders(req.rawHeaders, true)
     let injected: string[] = []
