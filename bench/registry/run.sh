@@ -29,8 +29,16 @@ done
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/kit-bench-registry.XXXXXX")
 REG_PID=
+stop_registry() { # TERM, then KILL after 5 s: never wait on it without a bound
+  [[ -n "$REG_PID" ]] || return 0
+  kill "$REG_PID" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$REG_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$REG_PID" 2>/dev/null || true
+  wait "$REG_PID" 2>/dev/null || true
+  REG_PID=
+}
 cleanup() {
-  [[ -n "$REG_PID" ]] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null
+  stop_registry
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -57,7 +65,7 @@ http:
   addr: $HOST
 EOF
 start_registry() { # (re)start with an empty root, so no run finds blobs of an earlier one
-  if [[ -n "$REG_PID" ]]; then kill "$REG_PID" 2>/dev/null; wait "$REG_PID" 2>/dev/null || true; fi
+  stop_registry
   rm -rf "$TMP/registry" && mkdir -p "$TMP/registry"
   docker-registry serve "$TMP/registry.yml" >"$TMP/registry.log" 2>&1 &
   REG_PID=$!
