@@ -6,6 +6,7 @@ import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {promisify} from 'node:util'
 import {startRegistry, type TestRegistry} from '../support/registry.js'
+import {runKit} from '../support/cli.js'
 
 const run = promisify(execFile)
 const KIT = resolve('bin/kit')
@@ -18,26 +19,7 @@ interface Result {
   json: any // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
-function kit(args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<Result> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [KIT, ...args], {env, stdio: ['pipe', 'pipe', 'pipe']})
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    child.on('error', reject)
-    child.on('close', (code) => {
-      let json: unknown
-      try {
-        json = JSON.parse(stdout)
-      } catch {
-        json = undefined
-      }
-      resolvePromise({code: code ?? -1, stdout, stderr, json})
-    })
-    child.stdin.end(input ?? '')
-  })
-}
+const kit = (args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<Result> => runKit(args, {env, input, cwd: process.cwd()})
 
 describe('kit push / pull / tags / lock / login against a registry', function () {
   this.timeout(120_000)

@@ -8,18 +8,9 @@ import {join} from 'node:path'
 import tar from 'tar-stream'
 import {kitBin, repoRoot, sampleKitsDir} from '../support/paths.js'
 import {cleanupKits, makeKit} from '../support/kit-dir.js'
+import {runKit} from '../support/cli.js'
 
-function kit(args: string[], env: NodeJS.ProcessEnv): Promise<{code: number | null; stdout: string; stderr: string}> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [kitBin, ...args], {env, cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe']})
-    let stdout = ''
-    let stderr = ''
-    p.stdout.on('data', (d) => (stdout += d))
-    p.stderr.on('data', (d) => (stderr += d))
-    p.on('error', reject)
-    p.on('close', (code) => resolve({code, stdout, stderr}))
-  })
-}
+const kit = (args: string[], env: NodeJS.ProcessEnv) => runKit(args, {env})
 
 /** The kit error line (other areas' notices may precede it). */
 function errorLine(stderr: string): string {

@@ -16,6 +16,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {testCA} from '../proxy/fixtures.js'
 import {gitHttpBackend} from '../support/git-http.js'
+import {runKit} from '../support/cli.js'
 import {kitBin, repoRoot, sampleKitsDir} from '../support/paths.js'
 import {shareAccelVerdict, vmSkipReason, vmTestAssets, type VmTestAssets} from '../vm/support.js'
 
@@ -27,22 +28,7 @@ interface Ran {
   stderr: string
 }
 
-function kit(args: string[], env: NodeJS.ProcessEnv, input?: string, timeoutMs = 240_000): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [kitBin, ...args], {env, cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe']})
-    let stdout = ''
-    let stderr = ''
-    p.stdout.on('data', (d) => (stdout += d))
-    p.stderr.on('data', (d) => (stderr += d))
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs)
-    p.on('error', reject)
-    p.on('close', (code) => {
-      clearTimeout(t)
-      resolve({code, stdout, stderr})
-    })
-    p.stdin.end(input ?? '')
-  })
-}
+const kit = (args: string[], env: NodeJS.ProcessEnv, input?: string, timeoutMs = 240_000): Promise<Ran> => runKit(args, {env, input, timeoutMs})
 
 
 const AGENT_SCRIPT = String.raw`

@@ -1,6 +1,7 @@
 // Signing, provenance, verification and the signature policy against a real CNCF distribution
 // registry (2.8: no referrers API, so every referrer goes through the tag-schema fallback).
 import assert from 'node:assert/strict'
+import {runKit} from '../support/cli.js'
 import {execFile, spawn} from 'node:child_process'
 import {cp, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
@@ -32,26 +33,7 @@ interface Result {
   json: any // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
-function kit(args: string[], env: NodeJS.ProcessEnv, input = ''): Promise<Result> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [KIT, ...args], {env, stdio: ['pipe', 'pipe', 'pipe']})
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    child.on('error', reject)
-    child.on('close', (code) => {
-      let json: unknown
-      try {
-        json = JSON.parse(stdout)
-      } catch {
-        json = undefined
-      }
-      resolvePromise({code: code ?? -1, stdout, stderr, json})
-    })
-    child.stdin.end(input)
-  })
-}
+const kit = (args: string[], env: NodeJS.ProcessEnv, input = ''): Promise<Result> => runKit(args, {env, input, cwd: process.cwd()})
 
 /** A kit directory: the github sample with a different name/version and extra YAML. */
 async function kitDir(parent: string, name: string, version: string, extra = ''): Promise<string> {
