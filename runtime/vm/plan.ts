@@ -4,35 +4,22 @@
 // list of calls with single-quoted arguments (plan.sh) because busybox has no JSON parser; the
 // JSON itself travels beside it (plan.json) for the record.
 
-/** A user as kits name one: "0", "1000", "root", "agent" or another name in the image. */
+import type {InstallCommand, SetupFile as KitSetupFile, StartupCommand} from '../../kit-compiler/model.js'
+
+/** A user as kits name one: "0", "1000" (or a name the image has, such as "root" or "agent"). */
 export type GuestUser = string
 
-export interface InstallStep {
-  /** A `sh -c` string. */
-  command: string
-  /** Default "0" (root). */
-  user?: GuestUser
-  description?: string
-}
+/** A setup.install step (schemas/kit-v2): a `sh -c` string, as root unless `user` says otherwise. */
+export type InstallStep = InstallCommand
 
-export interface SetupFile {
-  /** Absolute guest path. */
-  path: string
-  /** File content; `${WORKDIR}` is replaced by the workspace path (the only substitution). */
-  content: string
-  /** Octal string, default "0644". */
-  mode?: string
-  onlyIfMissing?: boolean
-  description?: string
-}
+/** A setup.files entry (schemas/kit-v2): `${WORKDIR}` in content is the only substitution; mode default "0644". */
+export type SetupFile = KitSetupFile
 
-export interface StartupStep {
-  command: string[]
-  /** Default "1000". */
-  user?: GuestUser
-  background?: boolean
-  description?: string
-}
+/**
+ * A setup.startup step (schemas/kit-v2): argv, as uid 1000 unless `user` says otherwise. The schema
+ * types argv as non-empty; the plan compiler checks that itself, so here it is a plain list.
+ */
+export type StartupStep = Omit<StartupCommand, 'command'> & {command: string[]}
 
 export interface MemoryFile {
   /** Absolute guest path (e.g. /home/agent/CLAUDE.md). */
