@@ -121,7 +121,9 @@ export async function validateKit(kitDir: string, opts: LoadOptions = {}): Promi
       }
     }
     substituteTree(raw, [], (path, text) => {
-      for (const ref of findArgReferences(text)) {
+      if (!text.includes('${{')) return text
+      const refs = findArgReferences(text)
+      for (const ref of refs) {
         if (!(ref.name in declared)) {
           const pos = positionOf(source, path)
           diagnostics.push(err(file, `references \${{ kit.args.${ref.name} }}, which spec.yaml does not declare in its args: block`, 'undeclared-arg', pos.line, pos.column))
@@ -133,12 +135,11 @@ export async function validateKit(kitDir: string, opts: LoadOptions = {}): Promi
           diagnostics.push(err(file, `malformed argument reference "${bad.text}": write \${{ kit.args.NAME }}`, 'malformed-arg', pos.line, pos.column))
         }
       }
-      const refs = findArgReferences(text)
       if (refs.some((r) => values[r.name] === undefined)) {
         argDependentPaths.add(pathKey(path))
         return text
       }
-      return text.includes('${{') ? substituteArgs(text, values) : text
+      return substituteArgs(text, values)
     })
   } else if (opts.args && Object.keys(opts.args).some((k) => k.startsWith(`${String(raw.name)}.`))) {
     diagnostics.push(err(file, 'kit arguments need schemaVersion "2"; this kit declares none', 'arg-undeclared'))
