@@ -100,8 +100,9 @@ export function checkArgValue(name: string, arg: KitArg, value: string): string 
 
 /**
  * The values a launch uses: the supplied ones (scoped `kit.name` entries win over plain ones),
- * else the defaults. Throws ArgError for an undeclared supplied argument? No: supplied values for
- * other kits are ignored, so one --kit-arg list can serve a whole composition.
+ * else the defaults; throws ArgError for a required argument without a value or a value its enum or
+ * pattern refuses. Supplied values this kit does not declare are ignored here (they may be another
+ * kit's: one --kit-arg list serves a whole composition); loadKit refuses a scoped one for this kit.
  */
 export function resolveArgValues(
   kitName: string,
