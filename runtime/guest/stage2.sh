@@ -28,7 +28,14 @@ export PATH=/.kit/bin
 $BB --install -s /.kit/bin 2>/dev/null
 umask 022
 
-exec 7>/dev/kit-status 8>/dev/kit-log </dev/null
+# Where the status lines, the setup log and the command's output go. The VM's are virtio-serial
+# ports; another driver (docker: runtime/guest/docker-init.sh) sets these before it runs stage 2.
+KIT_GUEST=${KIT_GUEST:-vm}
+KIT_DEV_STATUS=${KIT_DEV_STATUS:-/dev/kit-status}
+KIT_DEV_LOG=${KIT_DEV_LOG:-/dev/kit-log}
+KIT_DEV_STDOUT=${KIT_DEV_STDOUT:-/dev/kit-stdout}
+KIT_DEV_STDERR=${KIT_DEV_STDERR:-/dev/kit-stderr}
+exec 7>"$KIT_DEV_STATUS" 8>"$KIT_DEV_LOG" </dev/null
 st() { echo "$*" >&7; }
 log() { echo "kit-init: $*" >&8; }
 up() { cut -d' ' -f1 /proc/uptime; }
@@ -39,6 +46,8 @@ die() { # STAGE INDEX CODE MESSAGE
 }
 shutdown_vm() {
   sync
+  # A container (PID 1 of its own PID namespace) ends when this shell does.
+  [ "$KIT_GUEST" = vm ] || exit 0
   reboot -f
   sleep 10
 }
@@ -83,18 +92,18 @@ env_for() { # UID
 kit_workdir() { KIT_WORKDIR=$1; }
 
 kit_hostname() {
-  hostname "$1"
+  hostname "$1" 2>/dev/null
   echo "$1" > /etc/hostname 2>/dev/null
 }
 
 # Network: loopback and eth0 on QEMU's user network, no default route and no resolver, so the one
 # way out is the guestfwd at 10.0.2.100 (the host-side proxy).
 kit_network() { # ADDRESS/PREFIX
-  ip link set lo up
-  if [ -e /sys/class/net/eth0 ]; then
+  [ "$KIT_GUEST" = vm ] && ip link set lo up
+  if [ "$KIT_GUEST" = vm ] && [ -e /sys/class/net/eth0 ]; then
     ip addr add "$1" dev eth0 && ip link set eth0 up || die network 0 1 "configure eth0"
   fi
-  rm -f /etc/resolv.conf
+  rm -f /etc/resolv.conf 2>/dev/null
   echo '# kit: no resolver; names are resolved by the proxy' > /etc/resolv.conf
   h=$(hostname)
   printf '127.0.0.1\tlocalhost %s\n::1\tlocalhost ip6-localhost ip6-loopback\n' "$h" > /etc/hosts
@@ -182,7 +191,7 @@ kit_workspace_layer() { # N
 kit_run() { # ARGV... : the command, as the agent, in the workspace; its exit code goes to the host
   echo "kit-init: start" > /dev/kmsg 2>/dev/null
   st "start $(up)"
-  run_as 1000 "$PLAN/agent-env.sh" "$KIT_WORKDIR" "$@" >/dev/kit-stdout 2>/dev/kit-stderr </dev/null
+  run_as 1000 "$PLAN/agent-env.sh" "$KIT_WORKDIR" "$@" >"$KIT_DEV_STDOUT" 2>"$KIT_DEV_STDERR" </dev/null
   rc=$?
   st "exit $rc"
 }
