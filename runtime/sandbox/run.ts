@@ -20,6 +20,7 @@ import {startProxy, type RunningProxy} from '../proxy/server.js'
 import {SecretStore} from '../secrets/store.js'
 import type {VmDriver, VmResult, VmSpec} from '../vm/driver.js'
 import {QemuDriver} from '../vm/qemu.js'
+import {DockerDriver} from '../docker/driver.js'
 import {SandboxError} from './errors.js'
 import {writeKitLayers} from './layers.js'
 import {commOf, processTree} from './procs.js'
@@ -149,9 +150,7 @@ function defaultName(agent: string): string {
 function driverFor(name: string | undefined, impl: VmDriver | undefined): VmDriver {
   if (impl) return impl
   if (name === undefined || name === 'qemu') return new QemuDriver()
-  if (name === 'docker') {
-    throw new SandboxError('DRIVER', 'the docker driver is not available in this build (it would share the host kernel); use --driver qemu')
-  }
+  if (name === 'docker') return new DockerDriver()
   throw new SandboxError('USAGE', `--driver ${name}: expected qemu or docker`)
 }
 

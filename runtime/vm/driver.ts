@@ -1,7 +1,7 @@
-// The contract between the sandbox runtime and a VM (or container) driver.
-// Today a driver runs one command to completion (`run`); `start`/`exec` into a running sandbox
-// and a docker driver fit the same spec and result shapes.
-import type {Writable} from 'node:stream'
+// The contract between the sandbox runtime and a VM (or container) driver. A driver runs the
+// guest plan and one command to completion (`run`); while that command runs, `onRunning` hands the
+// caller a handle to run more commands in the same sandbox (`kit exec`).
+import type {Readable, Writable} from 'node:stream'
 import type {GuestPlan} from './plan.js'
 
 export interface VmSpec {
@@ -44,6 +44,39 @@ export interface RunOptions {
   keepRunDir?: boolean
   signal?: AbortSignal
   env?: NodeJS.ProcessEnv
+  /**
+   * Run the command on a terminal in the guest (an interactive agent): bytes of `input` are typed
+   * into it, its output (stdout and stderr together, as on any terminal) goes to `output`.
+   */
+  terminal?: TerminalIo
+  /** Called once the command has started, with a handle on the running sandbox. */
+  onRunning?: (sandbox: RunningSandbox) => void
+}
+
+export interface TerminalIo {
+  input: Readable
+  output: Writable
+  rows?: number
+  cols?: number
+}
+
+export interface ExecIo {
+  stdout: Writable
+  stderr: Writable
+  /** Working directory in the guest (default: the workspace). */
+  cwd?: string
+  /** Extra environment (placeholders only; never secrets). */
+  env?: Record<string, string>
+  /** Kills the command. */
+  signal?: AbortSignal
+}
+
+/** A sandbox whose command is running: more commands run beside it, as the agent (uid 1000). */
+export interface RunningSandbox {
+  /** Runs argv in the running sandbox; resolves to its exit code. */
+  exec(argv: string[], io: ExecIo): Promise<number>
+  /** The terminal's new size (interactive runs). */
+  resize?(rows: number, cols: number): void
 }
 
 export interface VmResult {
@@ -66,12 +99,9 @@ export interface VmResult {
 }
 
 /**
- * A driver. Planned additions, same spec and result shapes:
- * - `start(spec)`: boot and run the plan, then keep the VM up with a guest exec agent on one more
- *   virtio-serial port (`kit.exec`): requests carry argv/env/cwd, replies stream stdout/stderr and
- *   the exit code as `run` does; `exec(name, argv)`, `stop(name)` act on the running sandbox.
- * - a docker driver (dockerode): the same plan executed by the same stage2 script inside the
- *   container, on an internal network whose only endpoint is the proxy.
+ * A driver: `qemu` (runtime/vm/qemu.ts, a microVM with its own kernel) or `docker`
+ * (runtime/docker/driver.ts, a container sharing the host kernel): the same plan, run by the same
+ * stage-2 guest script.
  */
 export interface VmDriver {
   readonly name: string
