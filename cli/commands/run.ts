@@ -6,7 +6,7 @@ import {KitCommand} from '../base.js'
 export default class Run extends KitCommand {
   static override description = `Run an agent kit (with mixins stacked in order) in a sandbox: a microVM with its own kernel that sees only the workspace, every request going through the sandbox's policy proxy.
 With a command after --, runs it as the agent (uid 1000) in the workspace and exits with its exit code; without one, runs the agent kit's entrypoint + command.default (no terminal is attached yet: command.interactive is not used). The sandbox keeps its resolved kit set (store kits by digest, directory kits as a copy): \`kit run --name NAME\` starts it again with no other flags.
-The docker driver is not built yet: it would share the host kernel.`
+The docker driver (--driver docker) runs the sandbox in a container instead: it shares the host kernel (no VM boundary), for hosts without a hypervisor; it needs a local Docker engine and root (it firewalls the container's bridge).`
   static override examples = [
     '<%= config.bin %> run ./sample-kits/shell-agent --kit ./sample-kits/github --workspace ./my-project -- git status',
     '<%= config.bin %> run shell-agent:1.0.0 --kit shellcheck:1.0.0 --workspace . --name demo --policy balanced',
@@ -18,7 +18,7 @@ The docker driver is not built yet: it would share the host kernel.`
     kit: Flags.string({description: 'mixin kit (directory, store or registry reference); repeatable, stacked in order', multiple: true}),
     workspace: Flags.string({char: 'w', description: 'host directory the sandbox works in (never / or your home directory)'}),
     name: Flags.string({char: 'n', description: 'sandbox name (default: AGENT-xxxxxx); an existing name restarts that sandbox'}),
-    driver: Flags.string({description: 'qemu (a microVM) or docker (shares the host kernel; not built yet)', options: ['qemu', 'docker']}),
+    driver: Flags.string({description: 'qemu (a microVM with its own kernel) or docker (a container that shares the host kernel)', options: ['qemu', 'docker']}),
     policy: Flags.string({description: 'network policy tier under the kits\' rules (default: the local policy\'s tier)', options: ['balanced', 'allow-all', 'deny-all']}),
     cpus: Flags.integer({description: 'virtual CPUs (default: the agent kit\'s sandbox.resources.cpu, else 2)'}),
     memory: Flags.string({description: 'memory, e.g. 2g or 1536m (default: the agent kit\'s, else 1g)'}),
