@@ -197,6 +197,17 @@ export function killStaleVm(st: SandboxState, workspace: string): boolean {
   return true
 }
 
+/**
+ * What a killed `kit run` of a docker sandbox left (container, network, firewall rules; found by
+ * their labels, runtime/docker/cleanup.ts): removed when their owner process is gone.
+ */
+async function cleanupDocker(name: string, def: SandboxDefinition, env: NodeJS.ProcessEnv): Promise<boolean> {
+  if (def.config.driver !== 'docker') return false
+  const {cleanupDockerSandbox} = await import('../docker/cleanup.js')
+  const r = await cleanupDockerSandbox(name, {env}).catch(() => undefined)
+  return (r?.containers ?? 0) > 0
+}
+
 /** Stops a live run (unless it is refused) and deletes the sandbox's directory. */
 export async function removeSandbox(name: string, opts: {force?: boolean; env?: NodeJS.ProcessEnv} = {}): Promise<RemoveSandboxResult> {
   const env = opts.env ?? process.env
@@ -208,6 +219,7 @@ export async function removeSandbox(name: string, opts: {force?: boolean; env?: 
     await stopSandbox(name, {env})
     stopped = true
   }
+  if (await cleanupDocker(name, def, env)) stopped = true
   await rm(sandboxDir(name, env), {recursive: true, force: true})
   return {name, stopped}
 }
@@ -227,7 +239,7 @@ export async function stopSandbox(name: string, opts: {env?: NodeJS.ProcessEnv; 
   const def = await readDefinition(name, env)
   const st = await readState(name, env)
   if (!pidAlive(st.pid) || !(st.state === 'running' || st.state === 'starting')) {
-    const killed = killStaleVm(st, def.config.workspace)
+    const killed = killStaleVm(st, def.config.workspace) || (await cleanupDocker(name, def, env))
     if (st.state === 'running' || st.state === 'starting') await writeState(name, {...st, state: 'stopped', endedAt: new Date().toISOString()}, env)
     return {name, wasRunning: killed}
   }
@@ -244,6 +256,7 @@ export async function stopSandbox(name: string, opts: {env?: NodeJS.ProcessEnv; 
       }
     }
   }
+  await cleanupDocker(name, def, env)
   const after = await readState(name, env)
   if (after.state === 'running' || after.state === 'starting') await writeState(name, {...after, state: 'stopped', endedAt: new Date().toISOString()}, env)
   return {name, wasRunning: true}
