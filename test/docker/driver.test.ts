@@ -4,7 +4,7 @@
 // run nothing is left: no container, no network, no firewall rule.
 import assert from 'node:assert/strict'
 import {chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
-import {createServer as createHttpServer, type Server as HttpServer} from 'node:http'
+import {createServer as createHttpServer, get, type Server as HttpServer} from 'node:http'
 import {createServer, type AddressInfo, type Server} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -60,6 +60,7 @@ if /.kit/bin/busybox nslookup kit-test.invalid "$gw" >/dev/null 2>&1; then say g
 curl --noproxy '*' -sS -m 5 -o /dev/null "http://$gw:$KIT_TEST_HOST_PORT/" 2>/dev/null; say gateway_host_rc "$?"
 curl --noproxy '*' -sS -m 5 -o /dev/null "http://127.0.0.1:$KIT_TEST_HOST_PORT/" 2>/dev/null; say guest_loopback_rc "$?"
 curl --noproxy '*' -sS -m 5 -o /dev/null "http://upstream.kit.test/" 2>/dev/null; say direct_name_rc "$?"
+curl --noproxy '*' -sS -m 5 -o /dev/null "http://$KIT_TEST_NEIGHBOUR/" 2>/dev/null; say neighbour_rc "$?"
 say via_proxy "$(curl -sS -m 30 http://upstream.kit.test/hello 2>&1)"
 say ipv6 "$(cat /proc/net/if_inet6 2>/dev/null | wc -l)"
 say caps "$(grep -E '^Cap(Eff|Prm)' /proc/self/status | awk '{print $2}' | tr '\n' ',')"
@@ -103,6 +104,7 @@ describe('docker driver: one container, many checks (real engine)', function () 
   let execOut = ''
   let execCode: number | undefined
   let setupLog = ''
+  let neighbour: {container?: import('dockerode').Container; network?: import('dockerode').Network; address?: string; answered?: number} = {}
   let warnings = ''
   const name = `dk-test-${process.pid}`
 
@@ -180,6 +182,29 @@ describe('docker driver: one container, many checks (real engine)', function () 
     })
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r))
 
+    // A neighbour: a container of this test on an ordinary (routed) network, serving HTTP. The
+    // sandbox must not reach it: nothing is forwarded from the sandbox's bridge.
+    {
+      const docker = await connectEngine(env)
+      const image = await ensureRootfsImage(docker, rootfs)
+      neighbour.network = await docker.createNetwork({Name: `kit-test-neighbour-${process.pid}`, Driver: 'bridge', Labels: {'dev.kit.test': 'neighbour'}})
+      neighbour.container = await docker.createContainer({
+        Image: image.tag, Entrypoint: ['/busybox', 'httpd', '-f', '-p', '8080', '-h', '/etc'], Cmd: [], Labels: {'dev.kit.test': 'neighbour'},
+        HostConfig: {Binds: ['/bin/busybox:/busybox:ro'], NetworkMode: `kit-test-neighbour-${process.pid}`},
+      })
+      await neighbour.container.start()
+      const info = await neighbour.container.inspect()
+      neighbour.address = `${Object.values(info.NetworkSettings.Networks)[0]!.IPAddress}:8080`
+      for (let i = 0; i < 50 && neighbour.answered === undefined; i++) {
+        neighbour.answered = await new Promise<number | undefined>((r) => {
+          get(`http://${neighbour.address}/passwd`, (res) => {
+            res.resume()
+            r(res.statusCode)
+          }).on('error', () => setTimeout(() => r(undefined), 100))
+        })
+      }
+    }
+
     const ca = testCaPem(root)
     const log = new PassThrough()
     log.on('data', (d: Buffer) => (setupLog += d.toString()))
@@ -195,6 +220,7 @@ describe('docker driver: one container, many checks (real engine)', function () 
           KIT_TEST_VALUE: `it's "quoted" $HOME`,
           KIT_TEST_HOST_PORT: String((tcpServer.address() as AddressInfo).port),
           KIT_TEST_CANARY: canary,
+          KIT_TEST_NEIGHBOUR: neighbour.address!,
           KIT_TEST_CA_LINE: ca.split('\n')[1]!,
         },
         caCertPem: ca,
@@ -233,6 +259,8 @@ describe('docker driver: one container, many checks (real engine)', function () 
   })
 
   after(async () => {
+    await neighbour.container?.remove({force: true}).catch(() => {})
+    await neighbour.network?.remove().catch(() => {})
     tcpServer?.close()
     proxy?.close()
     if (root) rmSync(root, {recursive: true, force: true})
@@ -348,6 +376,11 @@ describe('docker driver: one container, many checks (real engine)', function () 
     assert.notEqual(out.guest_loopback_rc, '0')
     assert.equal(hostConnections, 0)
     assert.equal(out.ipv6, '0')
+  })
+
+  it('cannot reach another container (a neighbour on a routed network) that the host itself reaches', () => {
+    assert.equal(neighbour.answered, 200, 'the neighbour serves the host')
+    assert.notEqual(out.neighbour_rc, '0')
   })
 
   it('reaches the host-side proxy through the gateway forwarder', () => {
