@@ -10,6 +10,8 @@
 // points at the gateway, whose port 53 is rejected, so no name resolves inside; IPv6 is off.
 // No docker socket, no privileges: capabilities dropped to what root-run install steps need,
 // no-new-privileges. Everything is labelled and removed on every path (cleanup.ts for a killed run).
+// `kit exec` (RunningSandbox.exec) and a terminal run are docker execs as uid 1000 in the workspace
+// with the agent's environment; a terminal run's plan command only holds the container open.
 import {spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {closeSync, constants, openSync, readFileSync} from 'node:fs'
@@ -148,7 +150,11 @@ export class DockerDriver implements VmDriver {
     if (!/^\/[A-Za-z0-9._/-]*$/.test(workdir) || workdir.split('/').includes('..') || workdir === '/' || workdir.startsWith('/.kit')) {
       throw new VmError('VM_SPEC', `workdir ${JSON.stringify(workdir)} must be an absolute path of plain characters`)
     }
-    if (options.terminal) throw new VmError('VM_SPEC', 'the docker driver cannot attach a terminal yet')
+    // A terminal run: the plan's command only holds the container open; the command itself runs
+    // as a docker exec on a pty of its own (a controlling terminal, ^C to its process group).
+    const terminal = options.terminal
+    const terminalArgv = spec.command ?? spec.plan.entrypoint
+    if (terminal && (!terminalArgv || terminalArgv.length === 0)) throw new VmError('VM_SPEC', 'no command and no entrypoint to run')
     const busybox = busyboxPath(env)
     const bbProblem = isStaticBusybox(busybox)
     if (bbProblem) throw new VmError('VM_SPEC', bbProblem)
@@ -230,7 +236,7 @@ export class DockerDriver implements VmDriver {
       const hostname = spec.name.replace(/[^A-Za-z0-9-]/g, '-').slice(0, 63) || 'kit'
       let compiled
       try {
-        compiled = compilePlan(spec.plan, {hostname, workdir, layers: spec.kitLayers.length, caCertPem: spec.caCertPem, agentEnv, rootEnv, command: spec.command})
+        compiled = compilePlan(spec.plan, {hostname, workdir, layers: spec.kitLayers.length, caCertPem: spec.caCertPem, agentEnv, rootEnv, command: terminal ? ['/.kit/bin/busybox', 'sleep', '2147483647'] : spec.command})
       } catch (error) {
         throw new VmError('VM_SPEC', (error as Error).message)
       }
@@ -343,11 +349,43 @@ export class DockerDriver implements VmDriver {
       options.signal?.addEventListener('abort', onAbort, {once: true})
 
       const c = container
+      let terminalExec: Docker.Exec | undefined
+      let terminalExit: number | undefined
+      let terminalError: Error | undefined
       const handle: RunningSandbox = {
         exec: (argv: string[], io: ExecIo) => this.exec(docker, c, argv, io, workdir, agentEnv, execs),
+        ...(terminal ? {resize: (rows: number, cols: number) => void terminalExec?.resize({h: rows, w: cols}).catch(() => {})} : {}),
+      }
+      const startTerminal = async (t: NonNullable<RunOptions['terminal']>, argv: string[]) => {
+        try {
+          const ex = await c.exec({
+            Cmd: argv, User: '1000', WorkingDir: workdir, Env: envList({TERM: env.TERM || 'xterm', ...agentEnv}),
+            AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: true,
+          })
+          terminalExec = ex
+          const stream = (await ex.start({hijack: true, stdin: true, Tty: true})) as NodeJS.ReadWriteStream & {destroy(): void}
+          if (t.rows && t.cols) await ex.resize({h: t.rows, w: t.cols}).catch(() => {})
+          t.input.pipe(stream)
+          stream.on('data', (b: Buffer) => t.output.write(b))
+          await new Promise<void>((r) => {
+            stream.on('end', () => r())
+            stream.on('close', () => r())
+            stream.on('error', () => r())
+          })
+          t.input.unpipe(stream)
+          for (let i = 0; i < 50 && terminalExit === undefined; i++) {
+            const info = await ex.inspect()
+            if (!info.Running) terminalExit = info.ExitCode ?? -1
+            else await new Promise((r) => setTimeout(r, 100))
+          }
+        } catch (e) {
+          terminalError = e as Error
+        }
+        await c.kill({signal: 'SIGKILL'}).catch(() => {})
       }
       onStarted = () => {
         clearTimeout(bootTimer)
+        if (terminal) void startTerminal(terminal, terminalArgv!)
         try {
           options.onRunning?.(handle)
         } catch {
@@ -374,9 +412,11 @@ export class DockerDriver implements VmDriver {
       await Promise.race([Promise.all(fifos.map((f) => f.ended)), new Promise((r) => setTimeout(r, 3000))])
 
       if (stopReason) throw new VmError(stopReason.code, `${spec.name}: ${stopReason.message}`)
-      const exitLine = status.find((l) => l.startsWith('exit '))
       const failLine = status.find((l) => l.startsWith('fail '))
       if (failLine) throw new VmError('VM_GUEST', `${spec.name}: ${statusMessage(failLine)} (kit logs ${spec.name} shows the setup log)`)
+      if (terminal && terminalError) throw new DockerError('DOCKER_ENGINE', `${spec.name}: the terminal could not be attached: ${engineMessage(terminalError)}`)
+      if (terminal && terminalExit !== undefined) status.push(`exit ${terminalExit}`)
+      const exitLine = status.find((l) => l.startsWith('exit '))
       if (!exitLine) {
         const logs = await container.logs({stdout: true, stderr: true, tail: 20}).then((b) => String(b).replace(/[\x00-\x08]/g, ''), () => '')
         const started = status.some((l) => l.startsWith('start '))

@@ -400,6 +400,31 @@ describe('docker driver: one container, many checks (real engine)', function () 
     assert.equal((await ensureRootfsImage(docker, rootfs)).imported, false)
   })
 
+  it('runs a terminal command (interactive) on a pty of its own as the agent, with its exit code', async () => {
+    const input = new PassThrough()
+    const output = new PassThrough()
+    let seen = ''
+    output.on('data', (d: Buffer) => {
+      seen += d.toString()
+      if (seen.includes('ready') && !seen.includes('hello')) input.write('hello\n')
+    })
+    let resized = false
+    const r = await new DockerDriver().run(baseSpec({command: ['sh', '-c', 'echo ready; read x; echo "got:$x"; tty; id -u; stty size; exit 5']}), {
+      env,
+      terminal: {input, output, rows: 30, cols: 100},
+      onRunning: (s) => {
+        resized = typeof s.resize === 'function'
+      },
+    })
+    assert.equal(r.exitCode, 5)
+    assert.match(seen, /got:hello/)
+    assert.match(seen, /\/dev\/pts\/\d+/)
+    assert.match(seen, /^1000\r?$/m)
+    assert.match(seen, /^30 100\r?$/m)
+    assert.ok(resized)
+    assert.deepEqual(await leftovers(name), {containers: 0, networks: 0, rules: 0})
+  })
+
   it('fails plainly when a setup step fails, and cleans up', async () => {
     await assert.rejects(
       new DockerDriver().run(baseSpec({plan: {install: [{command: 'echo broken >&2; exit 3'}], files: [], startup: []}}), {env}),
