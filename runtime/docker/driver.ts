@@ -113,6 +113,19 @@ function tailOf(text: string, lines = 8): string {
   return text.split('\n').filter((l) => l.trim()).slice(-lines).join('\n')
 }
 
+/** A predicate: whether an IPv4 address (or ::ffff:-mapped one) lies in `cidr`. */
+export function inSubnet(cidr: string): (address: string) => boolean {
+  const [net, bits] = cidr.split('/') as [string, string]
+  const toInt = (a: string) => a.split('.').reduce((n, o) => (n << 8) + Number(o), 0) >>> 0
+  const mask = Number(bits) === 0 ? 0 : (~0 << (32 - Number(bits))) >>> 0
+  const base = (toInt(net) & mask) >>> 0
+  return (address: string) => {
+    const a = address.startsWith('::ffff:') ? address.slice(7) : address
+    if (!/^\d+\.\d+\.\d+\.\d+$/.test(a)) return false
+    return ((toInt(a) & mask) >>> 0) === base
+  }
+}
+
 function envList(env: Record<string, string>): string[] {
   return Object.entries(env).map(([k, v]) => `${k}=${v}`)
 }
@@ -212,10 +225,11 @@ export class DockerDriver implements VmDriver {
       const gateway = (netInfo.IPAM?.Config ?? []).map((c: {Gateway?: string}) => c.Gateway).find((g: string | undefined) => g && !g.includes(':'))
       if (!gateway) throw new DockerError('DOCKER_NETWORK', `the sandbox network ${netName} has no IPv4 gateway`)
       if (spec.proxy) {
-        const accept = bridgeRules(bridge, comment, {gateway, port: GUEST_PROXY_PORT}).slice(0, 1)
+        const accept = bridgeRules(bridge, comment, {gateway, port: GUEST_PROXY_PORT})
         await insertRules(accept)
         rules.push(...accept)
-        forwarder = await startForwarder({host: gateway, port: GUEST_PROXY_PORT}, spec.proxy)
+        const subnet = (netInfo.IPAM?.Config ?? []).map((c: {Subnet?: string}) => c.Subnet).find((n: string | undefined) => n && !n.includes(':'))
+        forwarder = await startForwarder({host: gateway, port: GUEST_PROXY_PORT}, spec.proxy, subnet ? inSubnet(subnet) : () => false)
       }
 
       // The guest's environment: the spec's, then the values the sandbox contract fixes.

@@ -5,9 +5,15 @@
 // sends to the host (INPUT) or through it (FORWARD), IPv4 and IPv6. Each rule carries a comment
 // naming the sandbox and its owner process, so rules a killed `kit run` left can be found again.
 import {spawn} from 'node:child_process'
+import {existsSync} from 'node:fs'
 import {DockerError} from './errors.js'
 
 export const RULE_PREFIX = 'kit-sandbox'
+
+/** Whether the host has IPv6 at all (without it, ip6tables may not work and is not needed). */
+export function hostHasIpv6(): boolean {
+  return existsSync('/proc/sys/net/ipv6')
+}
 
 type Tool = 'iptables' | 'ip6tables'
 
@@ -36,13 +42,20 @@ export function ruleComment(home: string, name: string, pid: number): string {
 
 /**
  * The rules for `bridge`, most specific first (each is inserted at the top of its chain, so they
- * are inserted in reverse). `gateway` undefined: the reject rules only (before the network exists).
+ * are inserted in reverse). `forward` undefined: the reject rules only (before the network
+ * exists); given: the forwarder's rules, accepted from the bridge and refused from any other
+ * interface (other containers of the host must not use this sandbox's proxy and its credentials).
  */
-export function bridgeRules(bridge: string, comment: string, forward?: {gateway: string; port: number}): Rule[] {
+export function bridgeRules(bridge: string, comment: string, forward?: {gateway: string; port: number}, ipv6 = hostHasIpv6()): Rule[] {
   const c = ['-m', 'comment', '--comment', comment]
   const rules: Rule[] = []
-  if (forward) rules.push({tool: 'iptables', chain: 'INPUT', spec: ['-i', bridge, '-d', forward.gateway, '-p', 'tcp', '--dport', String(forward.port), ...c, '-j', 'ACCEPT']})
-  for (const tool of ['iptables', 'ip6tables'] as const) {
+  if (forward) {
+    const to = ['-d', forward.gateway, '-p', 'tcp', '--dport', String(forward.port)]
+    rules.push({tool: 'iptables', chain: 'INPUT', spec: ['-i', bridge, ...to, ...c, '-j', 'ACCEPT']})
+    rules.push({tool: 'iptables', chain: 'INPUT', spec: ['!', '-i', bridge, ...to, ...c, '-j', 'REJECT', '--reject-with', 'tcp-reset']})
+    return rules
+  }
+  for (const tool of ipv6 ? (['iptables', 'ip6tables'] as const) : (['iptables'] as const)) {
     rules.push({tool, chain: 'INPUT', spec: ['-i', bridge, '-p', 'tcp', ...c, '-j', 'REJECT', '--reject-with', 'tcp-reset']})
     rules.push({tool, chain: 'INPUT', spec: ['-i', bridge, ...c, '-j', tool === 'iptables' ? 'REJECT' : 'DROP']})
     rules.push({tool, chain: 'FORWARD', spec: ['-i', bridge, ...c, '-j', 'DROP']})
@@ -104,7 +117,7 @@ export async function findRules(prefix: string): Promise<Array<Rule & {comment: 
 
 /** Whether iptables and ip6tables work here (root, or CAP_NET_ADMIN). */
 export async function firewallUsable(): Promise<string | undefined> {
-  for (const tool of ['iptables', 'ip6tables']) {
+  for (const tool of hostHasIpv6() ? ['iptables', 'ip6tables'] : ['iptables']) {
     const res = await exec(tool, ['-w', '10', '-S', 'INPUT'])
     if (res.code === -1) return `${tool} is not installed (apt-get install iptables): the docker driver firewalls the sandbox's bridge with it`
     if (res.code !== 0) return `${tool} cannot be used (${res.err.trim().split('\n')[0]}): the docker driver must run as root to firewall the sandbox's bridge`

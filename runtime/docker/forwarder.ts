@@ -9,9 +9,14 @@ export interface Forwarder {
   close(): Promise<void>
 }
 
-export async function startForwarder(listen: {host: string; port: number}, target: {host: string; port: number}): Promise<Forwarder> {
+/** `allow`: whether a peer address may connect (the sandbox's subnet); others are dropped at once. */
+export async function startForwarder(listen: {host: string; port: number}, target: {host: string; port: number}, allow: (address: string) => boolean): Promise<Forwarder> {
   const sockets = new Set<Socket>()
   const server: Server = createServer((client) => {
+    if (!allow(client.remoteAddress ?? '')) {
+      client.destroy()
+      return
+    }
     const upstream = connect({host: target.host, port: target.port})
     for (const s of [client, upstream]) {
       sockets.add(s)

@@ -104,7 +104,7 @@ describe('docker driver: one container, many checks (real engine)', function () 
   let execOut = ''
   let execCode: number | undefined
   let setupLog = ''
-  let neighbour: {container?: import('dockerode').Container; network?: import('dockerode').Network; address?: string; answered?: number} = {}
+  let neighbour: {container?: import('dockerode').Container; network?: import('dockerode').Network; address?: string; answered?: number; toForwarder?: string} = {}
   let warnings = ''
   const name = `dk-test-${process.pid}`
 
@@ -246,7 +246,18 @@ describe('docker driver: one container, many checks (real engine)', function () 
         onRunning: (sandbox: RunningSandbox) => {
           const so = new PassThrough()
           so.on('data', (d: Buffer) => (execOut += d.toString()))
-          void sandbox.exec(['sh', '-c', 'echo "$(id -u) $(pwd) $KIT_TEST_VALUE" > /tmp/exec-was-here; cat /tmp/exec-was-here'], {stdout: so, stderr: so}).then((c) => (execCode = c))
+          void (async () => {
+            // The neighbour tries the sandbox's forwarder (its proxy, with credentials): refused.
+            const docker = await connectEngine(env)
+            const [net] = await docker.listNetworks({filters: JSON.stringify({label: [`${LABEL_SANDBOX}=${name}`]})})
+            const gw = (await docker.getNetwork(net!.Id).inspect()).IPAM!.Config![0]!.Gateway as string
+            const ex = await neighbour.container!.exec({Cmd: ['/busybox', 'sh', '-c', `echo | /busybox nc -w 3 ${gw} 3128 2>&1; echo rc=$?`], AttachStdout: true, AttachStderr: true})
+            const stream = await ex.start({hijack: true, stdin: false})
+            const chunks: Buffer[] = []
+            stream.on('data', (d: Buffer) => chunks.push(d))
+            await new Promise((r) => stream.on('end', r))
+            neighbour.toForwarder = Buffer.concat(chunks).toString('latin1')
+          })().catch((e: Error) => (neighbour.toForwarder = `error ${e.message}`)).finally(() => sandbox.exec(['sh', '-c', 'echo "$(id -u) $(pwd) $KIT_TEST_VALUE" > /tmp/exec-was-here; cat /tmp/exec-was-here'], {stdout: so, stderr: so}).then((c) => (execCode = c)))
         },
       })
     } finally {
@@ -381,6 +392,10 @@ describe('docker driver: one container, many checks (real engine)', function () 
   it('cannot reach another container (a neighbour on a routed network) that the host itself reaches', () => {
     assert.equal(neighbour.answered, 200, 'the neighbour serves the host')
     assert.notEqual(out.neighbour_rc, '0')
+  })
+
+  it("refuses other containers of the host at the sandbox's forwarder (its proxy holds credentials)", () => {
+    assert.match(neighbour.toForwarder ?? '', /refused[\s\S]*rc=1/)
   })
 
   it('reaches the host-side proxy through the gateway forwarder', () => {
