@@ -28,6 +28,7 @@ WORKDIR=/workspace
 WSOPTS=version=9p2000.L,msize=524288,access=any,cache=none
 NET=1
 MMIO=1
+EXEC=0
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     kit.root=*) ROOT=${arg#kit.root=} ;;
@@ -36,6 +37,7 @@ for arg in $(cat /proc/cmdline); do
     kit.wsopts=*) WSOPTS=${arg#kit.wsopts=} ;;
     kit.net=*) NET=${arg#kit.net=} ;;
     kit.mmio=*) MMIO=${arg#kit.mmio=} ;;
+    kit.exec=*) EXEC=${arg#kit.exec=} ;;
   esac
 done
 
@@ -99,6 +101,12 @@ while [ $i -lt "$LAYERS" ]; do
   mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=524288 "kit$i" "/newroot/.kit/layers/$i" || fail "mount kit layer $i"
   i=$((i + 1))
 done
+# The exec share (`kit exec` requests and their output): under /.kit/x, which only root can enter.
+if [ "$EXEC" = 1 ]; then
+  mkdir -p /newroot/.kit/x/exec
+  chmod 0700 /newroot/.kit/x
+  mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,cache=none,access=any kitexec /newroot/.kit/x/exec || fail "mount exec share"
+fi
 mkdir -p "/newroot$WORKDIR"
 mount -t 9p -o "trans=virtio,$WSOPTS" workspace "/newroot$WORKDIR" || fail "mount workspace"
 

@@ -74,16 +74,28 @@ gid_of() { # UID
   echo "${g:-$1}"
 }
 
-# run_as UID ENVFILE CWD ARGV... : a clean environment from ENVFILE, cwd, then drop to UID.
+# run_as UID ENVFILE CWD ARGV... : a clean environment from ENVFILE, cwd, then drop to UID. The
+# init's own descriptors (6 exec port, 7 status, 8 setup log) are closed first: what runs cannot
+# write status lines or read exec requests.
+RUN_AS='
+  exec 6>&- 7>&- 8>&- 9>&-
+  . "$1" || exit 126
+  cd "$2" 2>/dev/null || cd /
+  u=$3; g=$4; tty=$5; shift 5
+  # A bare name is looked up in PATH here: busybox (nsenter, setsid) would run its own applet of
+  # that name instead of the image'"'"'s program.
+  case "$1" in
+    */*) ;;
+    *) p=$(/.kit/bin/busybox which "$1") || { echo "$1: command not found" >&2; exit 127; }
+       shift; set -- "$p" "$@" ;;
+  esac
+  [ "$tty" = 1 ] && set -- /.kit/bin/busybox setsid -c "$@"
+  if [ "$u" = 0 ]; then exec "$@"; fi
+  exec /.kit/bin/busybox nsenter -S "$u" -G "$g" -- "$@"
+'
 run_as() {
   _u=$1; _g=$(gid_of "$1"); _e=$2; _c=$3; shift 3
-  $BB env -i $BB sh -c '
-    . "$1" || exit 126
-    cd "$2" 2>/dev/null || cd /
-    u=$3; g=$4; shift 4
-    if [ "$u" = 0 ]; then exec "$@"; fi
-    exec /.kit/bin/busybox nsenter -S "$u" -G "$g" -- "$@"
-  ' kit "$_e" "$_c" "$_u" "$_g" "$@"
+  $BB env -i $BB sh -c "$RUN_AS" kit "$_e" "$_c" "$_u" "$_g" "${KIT_RUN_TTY:-0}" "$@"
 }
 env_for() { # UID
   if [ "$1" = 0 ]; then echo "$PLAN/root-env.sh"; else echo "$PLAN/agent-env.sh"; fi
@@ -188,10 +200,64 @@ kit_workspace_layer() { # N
     || die workspace "$1" 1 "copy files/workspace of kit layer $1"
 }
 
+# Exec server (`kit exec` into the running sandbox). Requests come on the virtio-serial port
+# kit.exec, a line each:  run ID | kill ID SIGNAL | winsize ROWS COLS
+# A request's files are in /.kit/x/exec/ID (a 9p share of the host's run directory; /.kit/x is
+# root-only): argv (single-quoted by the host), cwd, env.sh (extra exports). The command runs as
+# the agent with its stdout/stderr in files there, which the host streams; "done ID CODE" goes back.
+KIT_EXEC=/.kit/x/exec
+exec_one() { # ID
+  id=$1
+  d=$KIT_EXEC/$id
+  envf=$PLAN/agent-env.sh
+  if [ -s "$d/env.sh" ]; then cat "$PLAN/agent-env.sh" "$d/env.sh" > "$d/env-full.sh"; envf=$d/env-full.sh; fi
+  cwd=$(cat "$d/cwd" 2>/dev/null)
+  [ -n "$cwd" ] || cwd=$KIT_WORKDIR
+  eval "set -- $(cat "$d/argv")"
+  _g=$(gid_of 1000)
+  # One process from the subshell to the command (each step execs): its pid is the command's.
+  ( exec $BB env -i $BB sh -c "$RUN_AS" kit "$envf" "$cwd" 1000 "$_g" 0 "$@" ) >"$d/stdout" 2>"$d/stderr" </dev/null &
+  echo $! > "$d/pid"
+  wait $!
+  echo "done $id $?" >&6
+}
+exec_server() {
+  while read -r op a b <&6; do
+    case "$a" in ''|*[!A-Za-z0-9]*) continue ;; esac
+    case "$op" in
+      run) exec_one "$a" & ;;
+      kill)
+        case "$b" in TERM|KILL|INT|HUP) ;; *) b=TERM ;; esac
+        p=$(cat "$KIT_EXEC/$a/pid" 2>/dev/null)
+        [ -n "$p" ] && kill -"$b" "$p" 2>/dev/null ;;
+      winsize) [ -n "$KIT_TTY" ] && stty -F "$KIT_TTY" rows "$a" cols "$b" 2>/dev/null ;;
+    esac
+  done
+}
+
+# The terminal of an interactive run: the first virtio console (kit.tty=ROWSxCOLS on the command line).
+KIT_TTY=
+for arg in $(cat /proc/cmdline 2>/dev/null); do
+  case "$arg" in kit.tty=*) [ -e /dev/hvc0 ] && KIT_TTY=/dev/hvc0 && KIT_TTY_SIZE=${arg#kit.tty=} ;; esac
+done
+
 kit_run() { # ARGV... : the command, as the agent, in the workspace; its exit code goes to the host
   echo "kit-init: start" > /dev/kmsg 2>/dev/null
+  if [ "$KIT_GUEST" = vm ] && [ -e /dev/kit-exec ] && [ -d "$KIT_EXEC" ]; then
+    exec 6<>/dev/kit-exec
+    exec_server &
+  fi
   st "start $(up)"
-  run_as 1000 "$PLAN/agent-env.sh" "$KIT_WORKDIR" "$@" >"$KIT_DEV_STDOUT" 2>"$KIT_DEV_STDERR" </dev/null
+  if [ -n "$KIT_TTY" ]; then
+    # Held open by the init: a terminal nobody has open forgets its size.
+    exec 9<>"$KIT_TTY"
+    stty -F "$KIT_TTY" rows "${KIT_TTY_SIZE%x*}" cols "${KIT_TTY_SIZE#*x}" 2>/dev/null
+    chown 1000 "$KIT_TTY"
+    KIT_RUN_TTY=1
+    run_as 1000 "$PLAN/agent-env.sh" "$KIT_WORKDIR" "$@" <"$KIT_TTY" >"$KIT_TTY" 2>&1
+  else
+    run_as 1000 "$PLAN/agent-env.sh" "$KIT_WORKDIR" "$@" >"$KIT_DEV_STDOUT" 2>"$KIT_DEV_STDERR" </dev/null
+  fi
   rc=$?
   st "exit $rc"
 }

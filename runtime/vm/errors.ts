@@ -12,6 +12,7 @@ export type VmErrorCode =
   | 'VM_TIMEOUT'
   | 'VM_CRASH'
   | 'VM_GUEST'
+  | 'VM_STATE'
 
 export class VmError extends Error {
   readonly code: VmErrorCode

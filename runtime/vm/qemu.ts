@@ -14,6 +14,7 @@ import type {Writable} from 'node:stream'
 import {cacheDir} from '../home.js'
 import {VmError} from './errors.js'
 import type {RunOptions, VmDriver, VmResult, VmSpec} from './driver.js'
+import {GuestExecChannel} from './exec-channel.js'
 import {ensureInitramfs, planArchive} from './initramfs.js'
 import {ensureKernel} from './kernel.js'
 import {compilePlan} from './plan.js'
@@ -30,7 +31,7 @@ export type Accel = 'kvm' | 'tcg'
 export type Machine = 'pc' | 'microvm'
 export type RootTransport = 'blk' | '9p'
 
-const PORTS = ['status', 'stdout', 'stderr', 'log'] as const
+const PORTS = ['status', 'stdout', 'stderr', 'log', 'exec'] as const
 type PortName = (typeof PORTS)[number]
 
 function which(cmd: string, env: NodeJS.ProcessEnv): string | undefined {
@@ -110,6 +111,10 @@ export interface QemuArgsInput {
   workspace: string
   proxyCommand?: string
   sockets: Record<PortName, string>
+  /** Host directory shared as the exec share (`kit exec` requests and output). */
+  execShare?: string
+  /** Unix socket of the terminal (a virtio console, the guest's /dev/hvc0) of an interactive run. */
+  ttySocket?: string
   consoleLog: string
   /** The whole -machine value (KIT_VM_MACHINE_OPTS, for experiments). */
   machineOptions?: string
@@ -144,6 +149,10 @@ export function qemuArgs(i: QemuArgsInput): string[] {
     a.push('-chardev', `socket,id=p_${p},path=${opt(i.sockets[p])}`)
     a.push('-device', `virtserialport,bus=vser.0,chardev=p_${p},name=kit.${p}`)
   }
+  if (i.ttySocket) {
+    a.push('-chardev', `socket,id=p_tty,path=${opt(i.ttySocket)}`)
+    a.push('-device', 'virtconsole,bus=vser.0,chardev=p_tty,name=kit.tty')
+  }
   if (i.root.transport === 'blk') {
     a.push('-drive', `file=${opt(i.root.path)},if=none,id=root,format=raw,readonly=on`)
     a.push('-device', `${dev('virtio-blk')},drive=root`)
@@ -155,6 +164,10 @@ export function qemuArgs(i: QemuArgsInput): string[] {
     a.push('-fsdev', `local,id=kit${n},path=${opt(l)},security_model=none,readonly=on`)
     a.push('-device', `${dev('virtio-9p')},fsdev=kit${n},mount_tag=kit${n}`)
   })
+  if (i.execShare) {
+    a.push('-fsdev', `local,id=exec,path=${opt(i.execShare)},security_model=none`)
+    a.push('-device', `${dev('virtio-9p')},fsdev=exec,mount_tag=kitexec`)
+  }
   a.push('-fsdev', `local,id=ws,path=${opt(i.workspace)},security_model=none`)
   a.push('-device', `${dev('virtio-9p')},fsdev=ws,mount_tag=workspace`)
   if (i.proxyCommand) {
@@ -205,6 +218,10 @@ function listen(path: string, onData: (b: Buffer) => void): Promise<Channel> {
     ch.server.on('error', reject)
     ch.server.listen(path, () => resolveListen(ch))
   })
+}
+
+function terminalSize(n: number | undefined, fallback = 24): number {
+  return Number.isInteger(n) && n! > 0 && n! < 10000 ? n! : fallback
 }
 
 function tailOf(text: string, lines = 12): string {
@@ -306,7 +323,9 @@ export class QemuDriver implements VmDriver {
     }
     if (spec.caCertPem) Object.assign(fixed, {NODE_EXTRA_CA_CERTS: caPath, REQUESTS_CA_BUNDLE: bundle, SSL_CERT_FILE: bundle, GIT_SSL_CAINFO: bundle})
     const home = spec.plan.home ?? '/home/agent'
-    const agentEnv: Record<string, string> = {PATH: DEFAULT_PATH, ...spec.env, ...fixed, HOME: home, USER: 'agent', LOGNAME: 'agent', KIT_SANDBOX: spec.name}
+    const terminal = options.terminal
+    const term: Record<string, string> = terminal ? {TERM: /^[A-Za-z0-9._+-]{1,64}$/.test(env.TERM ?? '') ? env.TERM! : 'xterm'} : {}
+    const agentEnv: Record<string, string> = {PATH: DEFAULT_PATH, ...spec.env, ...term, ...fixed, HOME: home, USER: 'agent', LOGNAME: 'agent', KIT_SANDBOX: spec.name}
     const rootEnv: Record<string, string> = {PATH: spec.env.PATH ?? DEFAULT_PATH, ...fixed, HOME: '/root', USER: 'root', LOGNAME: 'root', DEBIAN_FRONTEND: 'noninteractive'}
     let compiled
     try {
@@ -328,10 +347,14 @@ export class QemuDriver implements VmDriver {
     const consoleLog = join(runDir, 'console.log')
     const sockets = Object.fromEntries(PORTS.map(p => [p, join(runDir, `${p}.sock`)])) as Record<PortName, string>
     const initrd = join(runDir, 'initrd.cpio.gz')
+    const execShare = join(runDir, 'exec')
+    const ttySocket = terminal ? join(runDir, 'tty.sock') : undefined
     const channels: Channel[] = []
+    let execChannel: GuestExecChannel | undefined
     let child: ChildProcess | undefined
     let exitHook: (() => void) | undefined
     const timers: NodeJS.Timeout[] = []
+    const cleanups: Array<() => void> = []
     const killVm = () => {
       if (child?.pid && child.exitCode === null && child.signalCode === null) {
         try {
@@ -368,12 +391,35 @@ export class QemuDriver implements VmDriver {
             bootMs = Date.now() - t0
             guestUptimeAtStart = Number(line.split(' ')[1])
             onStarted?.()
+            if (execChannel) options.onRunning?.(execChannel)
           }
         }
       }))
       channels.push(await listen(sockets.stdout, sink(options.stdout, stdoutChunks)))
       channels.push(await listen(sockets.stderr, sink(options.stderr, stderrChunks)))
       channels.push(await listen(sockets.log, b => options.setupLog?.write(b)))
+      await mkdir(execShare, {mode: 0o700})
+      const execPort = await listen(sockets.exec, b => execChannel?.onData(b))
+      channels.push(execPort)
+      const exec = new GuestExecChannel(execShare, line => {
+        if (!execPort.socket || execPort.socket.destroyed) return false
+        execPort.socket.write(line)
+        return true
+      })
+      execChannel = exec
+      if (terminal && ttySocket) {
+        const pending: Buffer[] = []
+        let tty: Socket | undefined
+        const ttyChannel = await listen(ttySocket, b => terminal.output.write(b))
+        channels.push(ttyChannel)
+        ttyChannel.server.on('connection', () => {
+          tty = ttyChannel.socket
+          for (const b of pending.splice(0)) tty?.write(b)
+        })
+        const onInput = (b: Buffer) => (tty && !tty.destroyed ? tty.write(b) : pending.push(Buffer.from(b)))
+        terminal.input.on('data', onInput)
+        cleanups.push(() => terminal.input.off('data', onInput))
+      }
 
       const args = qemuArgs({
         accel,
@@ -383,7 +429,8 @@ export class QemuDriver implements VmDriver {
         bios: pickMachine(accel, env) === 'pc' && env.KIT_VM_BIOS === 'qboot' && existsSync(QBOOT) ? QBOOT : undefined,
         kernel: kernel.kernel,
         initrd,
-        cmdline: kernelCmdline(accel, [`kit.root=${transport}`, `kit.layers=${spec.kitLayers.length}`, `kit.workdir=${workdir}`,
+        cmdline: kernelCmdline(accel, [`kit.root=${transport}`, `kit.layers=${spec.kitLayers.length}`, `kit.workdir=${workdir}`, 'kit.exec=1',
+          ...(terminal ? [`kit.tty=${terminalSize(terminal.rows)}x${terminalSize(terminal.cols, 80)}`] : []),
           `kit.net=${spec.proxy ? 1 : 0}`, `kit.mmio=${pickMachine(accel, env) === 'microvm' ? 1 : 0}`, ...(env.KIT_VM_KERNEL_ARGS ? env.KIT_VM_KERNEL_ARGS.split(/\s+/).filter(Boolean) : [])], pickMachine(accel, env)),
         cpus: spec.cpus ?? 2,
         memoryMiB: spec.memoryMiB ?? 1024,
@@ -392,6 +439,8 @@ export class QemuDriver implements VmDriver {
         workspace: resolve(spec.workspace),
         proxyCommand: spec.proxy ? connectorCommand(spec.proxy.host, spec.proxy.port) : undefined,
         sockets,
+        execShare,
+        ttySocket,
         consoleLog,
       })
       await writeFile(join(runDir, 'qemu.argv.json'), JSON.stringify([qemu, ...args], null, 1))
@@ -469,6 +518,8 @@ export class QemuDriver implements VmDriver {
     } finally {
       for (const t of timers) clearTimeout(t)
       killVm()
+      execChannel?.close(new VmError('VM_STATE', `sandbox ${spec.name} stopped`))
+      for (const c of cleanups) c()
       if (exitHook) process.off('exit', exitHook)
       for (const c of channels) {
         c.socket?.destroy()
