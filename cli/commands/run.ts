@@ -1,11 +1,12 @@
-import {Args, Flags} from '@oclif/core'
+import {Args, Flags, Interfaces} from '@oclif/core'
 import {writeFile, rename} from 'node:fs/promises'
 import {runSandbox, type RunSandboxResult} from '../../runtime/sandbox/run.js'
+import type {RunningSandbox} from '../../runtime/vm/driver.js'
 import {KitCommand} from '../base.js'
 
 export default class Run extends KitCommand {
   static override description = `Run an agent kit (with mixins stacked in order) in a sandbox: a microVM with its own kernel that sees only the workspace, every request going through the sandbox's policy proxy.
-With a command after --, runs it as the agent (uid 1000) in the workspace and exits with its exit code; without one, runs the agent kit's entrypoint + command.default (no terminal is attached yet: command.interactive is not used). The sandbox keeps its resolved kit set (store kits by digest, directory kits as a copy): \`kit run --name NAME\` starts it again with no other flags.
+With a command after --, runs it as the agent (uid 1000) in the workspace and exits with its exit code; without one, attaches your terminal to the agent kit's entrypoint + command.interactive (entrypoint + command.default when stdin is not a terminal). --tty forces a terminal (also for a command after --), --no-tty forces none. \`kit exec NAME -- CMD\` runs more commands in the running sandbox. The sandbox keeps its resolved kit set (store kits by digest, directory kits as a copy): \`kit run --name NAME\` starts it again with no other flags.
 The docker driver (--driver docker) runs the sandbox in a container instead: it shares the host kernel (no VM boundary), for hosts without a hypervisor; it needs a local Docker engine and root (it firewalls the container's bridge).`
   static override examples = [
     '<%= config.bin %> run ./sample-kits/shell-agent --kit ./sample-kits/github --workspace ./my-project -- git status',
@@ -24,6 +25,7 @@ The docker driver (--driver docker) runs the sandbox in a container instead: it 
     memory: Flags.string({description: 'memory, e.g. 2g or 1536m (default: the agent kit\'s, else 1g)'}),
     'kit-arg': Flags.string({description: 'kit argument NAME=VALUE or KIT.NAME=VALUE (scoped wins); repeatable', multiple: true}),
     'kit-args-file': Flags.string({description: 'YAML file with an args: map (flags win)'}),
+    tty: Flags.boolean({char: 't', description: 'run on a terminal in the sandbox (default: when there is no command after -- and stdin is a terminal)', allowNo: true}),
     report: Flags.string({description: 'write a JSON report {name, driver, bootMs, exitCode} to FILE'}),
     'connect-to': Flags.string({description: 'proxy test resolver HOST:PORT:ADDR:PORT (tests; also KIT_PROXY_CONNECT_TO)', multiple: true, hidden: true}),
     'upstream-ca': Flags.string({description: 'extra CA (PEM file) the proxy trusts upstream (tests; also KIT_PROXY_UPSTREAM_CA)', multiple: true, hidden: true}),
@@ -38,11 +40,40 @@ The docker driver (--driver docker) runs the sandbox in a container instead: it 
     if (extra.length > 0) this.error(`unexpected argument ${JSON.stringify(extra[0])}: put the command after --`, {exit: 2})
     if (dd >= 0 && command!.length === 0) this.error('nothing after --: give a command, or leave out --', {exit: 2})
     const json = this.jsonEnabled()
-    if (!command && process.stdin.isTTY) {
-      process.stderr.write("kit: the qemu driver cannot attach a terminal yet: running the agent's headless command (entrypoint + command.default)\n")
+    const useTerminal = flags.tty ?? (!command && Boolean(process.stdin.isTTY))
+    const out = json ? process.stderr : process.stdout
+    let running: RunningSandbox | undefined
+    const onResize = () => running?.resize?.(out.rows ?? 24, out.columns ?? 80)
+    if (useTerminal) {
+      // Keys go to the sandbox as typed (^C included: it interrupts the program in the sandbox).
+      if (process.stdin.isTTY) process.stdin.setRawMode(true)
+      process.stdin.resume()
+      out.on('resize', onResize)
     }
-    const result = await runSandbox({
-      agent: args.agent,
+    let result: RunSandboxResult
+    try {
+      result = await this.start(args.agent, flags, command, useTerminal, out, (r) => (running = r))
+    } finally {
+      if (useTerminal) {
+        out.off('resize', onResize)
+        if (process.stdin.isTTY) process.stdin.setRawMode(false)
+        process.stdin.pause()
+      }
+    }
+    const {stdout: _o, stderr: _e, ...rest} = result
+    if (flags.report) {
+      const tmp = `${flags.report}.${process.pid}.tmp`
+      await writeFile(tmp, JSON.stringify({name: rest.name, driver: rest.driver, bootMs: rest.bootMs, exitCode: rest.exitCode, vmBootMs: rest.vmBootMs, accel: rest.accel, durationMs: rest.durationMs}, null, 2) + '\n')
+      await rename(tmp, flags.report)
+    }
+    process.exitCode = rest.exitCode
+    return rest
+  }
+
+  private start(agent: string | undefined, flags: Interfaces.InferredFlags<typeof Run.flags>, command: string[] | undefined, useTerminal: boolean, out: NodeJS.WriteStream, onRunning: (r: RunningSandbox) => void): Promise<RunSandboxResult> {
+    const json = this.jsonEnabled()
+    return runSandbox({
+      agent,
       kits: flags.kit ?? [],
       name: flags.name,
       workspace: flags.workspace,
@@ -53,6 +84,9 @@ The docker driver (--driver docker) runs the sandbox in a container instead: it 
       kitArgs: flags['kit-arg'] ?? [],
       kitArgsFile: flags['kit-args-file'],
       command,
+      interactive: useTerminal && !command,
+      ...(useTerminal ? {terminal: {input: process.stdin, output: out, rows: out.rows, cols: out.columns}} : {}),
+      onRunning,
       connectTo: flags['connect-to'],
       upstreamCaFiles: flags['upstream-ca'],
       // With --json, stdout carries the JSON object: the command's output goes to stderr.
@@ -61,13 +95,5 @@ The docker driver (--driver docker) runs the sandbox in a container instead: it 
       warn: (l) => process.stderr.write(l + '\n'),
       progress: (l) => process.stderr.write(`kit: ${l}\n`),
     })
-    const {stdout: _o, stderr: _e, ...out} = result
-    if (flags.report) {
-      const tmp = `${flags.report}.${process.pid}.tmp`
-      await writeFile(tmp, JSON.stringify({name: out.name, driver: out.driver, bootMs: out.bootMs, exitCode: out.exitCode, vmBootMs: out.vmBootMs, accel: out.accel, durationMs: out.durationMs}, null, 2) + '\n')
-      await rename(tmp, flags.report)
-    }
-    process.exitCode = out.exitCode
-    return out
   }
 }

@@ -9,6 +9,7 @@ export type SandboxErrorCode =
   | 'SANDBOX_RUNNING'
   | 'SANDBOX_STATE'
   | 'DRIVER'
+  | 'EXEC'
   | 'USAGE'
 
 export class SandboxError extends Error {

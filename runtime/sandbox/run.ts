@@ -18,7 +18,8 @@ import {Policy, type RuleLayer} from '../policy/policy.js'
 import {isTier, type Tier} from '../policy/tiers.js'
 import {startProxy, type RunningProxy} from '../proxy/server.js'
 import {SecretStore} from '../secrets/store.js'
-import type {VmDriver, VmResult, VmSpec} from '../vm/driver.js'
+import type {RunningSandbox, TerminalIo, VmDriver, VmResult, VmSpec} from '../vm/driver.js'
+import {controlSocketPath, serveControl, type ControlServer} from './control.js'
 import {QemuDriver} from '../vm/qemu.js'
 import {DockerDriver} from '../docker/driver.js'
 import {SandboxError} from './errors.js'
@@ -57,7 +58,12 @@ export interface RunSandboxOptions {
   kitArgsFile?: string
   /** What follows `--`. */
   command?: string[]
+  /** Pick the agent kit's command.interactive (with a terminal). */
   interactive?: boolean
+  /** Run the command on a terminal in the sandbox, typed into from `input`. */
+  terminal?: TerminalIo
+  /** Called once the command runs, with a handle on the running sandbox (resize, exec). */
+  onRunning?: (sandbox: RunningSandbox) => void
   /** Test resolver entries for the proxy (curl's --connect-to); also KIT_PROXY_CONNECT_TO. */
   connectTo?: string[]
   /** PEM files of extra upstream CAs; also KIT_PROXY_UPSTREAM_CA (colon-separated). */
@@ -281,6 +287,10 @@ export async function runSandbox(opts: RunSandboxOptions): Promise<RunSandboxRes
   let result: VmResult | undefined
   let vmEnd = 0
   let vmWatch: NodeJS.Timeout | undefined
+  let control: ControlServer | undefined
+  let ended = false
+  // What the running state records beside the command: the VM's pid, the control socket.
+  const live: Pick<SandboxState, 'vmPid' | 'control'> = {}
   try {
     const policy = await sandboxPolicy(composition, def.config.policy, env)
     const credentials = composition.kits.flatMap((k) => policyFromKit(k.kit.spec).credentials)
@@ -327,7 +337,8 @@ export async function runSandbox(opts: RunSandboxOptions): Promise<RunSandboxRes
       ...(def.config.memoryMiB !== undefined ? {memoryMiB: def.config.memoryMiB} : {}),
     }
     setupLog = createWriteStream(join(dir, opts.exec ? 'setup-exec.log' : 'setup.log'), {flags: 'w', mode: 0o600})
-    await record({...state, state: 'running', command: plan.command})
+    const recordRunning = () => record({...state, state: 'running', command: plan.command, ...live})
+    await recordRunning()
     if (abort.signal.aborted) throw new SandboxError('SANDBOX_STATE', `sandbox ${def.name} was stopped before it started`)
     // Record the VM's pid once it runs, so that `kit stop`/`kit rm` can clean up a VM whose
     // `kit run` process was killed outright.
@@ -336,7 +347,8 @@ export async function runSandbox(opts: RunSandboxOptions): Promise<RunSandboxRes
         const vm = processTree(process.pid).find((p) => p !== process.pid && commOf(p).startsWith('qemu-system'))
         if (vm === undefined) return
         clearInterval(vmWatch)
-        void record({...state, state: 'running', command: plan.command, vmPid: vm}).catch(() => {})
+        live.vmPid = vm
+        void recordRunning().catch(() => {})
       }, 500)
     }
     result = await driver.run(spec, {
@@ -345,6 +357,18 @@ export async function runSandbox(opts: RunSandboxOptions): Promise<RunSandboxRes
       setupLog,
       signal: abort.signal,
       env,
+      ...(opts.terminal ? {terminal: opts.terminal} : {}),
+      onRunning: (running) => {
+        opts.onRunning?.(running)
+        if (opts.exec) return
+        // `kit exec NAME` from another process reaches this sandbox through its control socket.
+        void serveControl(controlSocketPath(dir), running).then(async (c) => {
+          if (ended) return c.close()
+          control = c
+          live.control = c.path
+          await recordRunning()
+        }).catch((e: Error) => warn(`kit: warning: no control socket for kit exec: ${e.message}`))
+      },
     })
     vmEnd = Date.now()
     await record({...state, state: 'exited', command: plan.command, endedAt: new Date().toISOString(), exitCode: result.exitCode, bootMs: result.bootMs, driver: result.driver, accel: result.accel})
@@ -358,7 +382,9 @@ export async function runSandbox(opts: RunSandboxOptions): Promise<RunSandboxRes
     }
     throw e
   } finally {
+    ended = true
     clearInterval(vmWatch)
+    await control?.close().catch(() => {})
     process.off('SIGTERM', onTerm)
     process.off('SIGINT', onInt)
     opts.signal?.removeEventListener('abort', onOuterAbort)

@@ -55,6 +55,8 @@ export interface SandboxState {
   accel?: string
   /** The command of the last run. */
   command?: string[]
+  /** The control socket of the running sandbox (`kit exec`): runtime/sandbox/control.ts. */
+  control?: string
   /** The VM process (QEMU) of the current run. */
   vmPid?: number
 }
