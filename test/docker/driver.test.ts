@@ -440,6 +440,26 @@ describe('docker driver: one container, many checks (real engine)', function () 
     assert.deepEqual(await leftovers(name), {containers: 0, networks: 0, rules: 0})
   })
 
+  it('says plainly when the workspace is not writable by the agent (uid 1000), and does not chown it', async () => {
+    const rootOwned = join(root, 'root-owned')
+    mkdirSync(rootOwned, {mode: 0o755})
+    let said = ''
+    const origWrite = process.stderr.write.bind(process.stderr)
+    process.stderr.write = ((chunk: string | Uint8Array) => {
+      said += String(chunk)
+      return true
+    }) as typeof process.stderr.write
+    let r: VmResult
+    try {
+      r = await new DockerDriver().run(baseSpec({workspace: rootOwned, command: ['sh', '-c', 'touch x 2>/dev/null; echo rc=$?']}), {env})
+    } finally {
+      process.stderr.write = origWrite
+    }
+    assert.match(said, /kit: warning: the workspace .*root-owned is not writable by uid 1000/)
+    assert.equal(r.stdout.toString(), 'rc=1\n')
+    assert.equal(statSync(rootOwned).uid, 0)
+  })
+
   it('fails plainly when a setup step fails, and cleans up', async () => {
     await assert.rejects(
       new DockerDriver().run(baseSpec({plan: {install: [{command: 'echo broken >&2; exit 3'}], files: [], startup: []}}), {env}),
