@@ -238,7 +238,7 @@ describe('kit run --driver docker: the isolation suite (real engine, the sample 
     assert.deepEqual(await leftovers(), {containers: 0, networks: 0, rules: 0})
   })
 
-  it('a `kit run` killed outright leaves its container; `kit stop` removes it, its network and its rules', async () => {
+  it('kit exec runs in the running container; a `kit run` killed outright leaves its container; `kit stop` removes it, its network and its rules', async () => {
     const child = spawn(process.execPath, [kitBin, 'run', '--name', name, '--', 'sleep', '300'], {env, cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe']})
     let stderr = ''
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
@@ -251,6 +251,14 @@ describe('kit run --driver docker: the isolation suite (real engine, the sample 
       if (!running) await new Promise((r) => setTimeout(r, 200))
     }
     assert.equal(running, 1, `the container runs: ${stderr}`)
+    // kit exec reaches the running container (beside the command): as the agent, in the workspace.
+    let ex = await kit(['exec', name, '--', 'sh', '-c', 'echo "$(id -u):$(pwd):$ANTHROPIC_API_KEY"; exit 4'])
+    for (let i = 0; i < 50 && ex.code !== 4; i++) {
+      await new Promise((r) => setTimeout(r, 200)) // the control socket may not be up yet
+      ex = await kit(['exec', name, '--', 'sh', '-c', 'echo "$(id -u):$(pwd):$ANTHROPIC_API_KEY"; exit 4'])
+    }
+    assert.equal(ex.code, 4, ex.stderr)
+    assert.equal(ex.stdout, '1000:/workspace:proxy-managed\n')
     child.kill('SIGKILL')
     await exited
     const left = await leftovers()
