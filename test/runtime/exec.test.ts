@@ -1,0 +1,128 @@
+// `kit exec` into a running sandbox and `kit run --tty`, end to end through the CLI: the sample
+// agent in a real VM, started by one `kit run` process; other `kit exec` processes run commands
+// in it through its control socket; then a terminal run typed into through a pipe.
+import assert from 'node:assert/strict'
+import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
+import {existsSync, mkdirSync, readFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {runKit, type KitResult} from '../support/cli.js'
+import {kitBin, repoRoot, sampleKitsDir} from '../support/paths.js'
+import {shareAccelVerdict, vmSkipReason, vmTestAssets, type VmTestAssets} from '../vm/support.js'
+
+const SAMPLE_CACHE = join(tmpdir(), 'kit-test-sample-image')
+
+function started(child: ChildProcess): Promise<{code: number; stdout: string; stderr: string}> {
+  let stdout = ''
+  let stderr = ''
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()))
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
+  return new Promise((resolve) => child.on('close', (code) => resolve({code: code ?? -1, stdout, stderr})))
+}
+
+describe('kit exec into a running sandbox, kit run --tty (CLI, one real VM each)', function () {
+  this.timeout(600_000)
+  let assets: VmTestAssets
+  let env: NodeJS.ProcessEnv
+  let ws: string
+  let main: Promise<{code: number; stdout: string; stderr: string}>
+  let mainChild: ChildProcess
+  const execs: Record<string, KitResult> = {}
+  let listed: any // eslint-disable-line @typescript-eslint/no-explicit-any
+
+  before(async function () {
+    const skip = vmSkipReason() ?? (spawnSync('sh', ['-c', 'command -v mmdebstrap']).status === 0 ? undefined : 'mmdebstrap is not installed')
+    if (skip) {
+      console.log(`      (skipped: ${skip})`)
+      this.skip()
+    }
+    assets = await vmTestAssets()
+    env = {...assets.env, KIT_SAMPLE_IMAGE_CACHE: SAMPLE_CACHE, DBUS_SESSION_BUS_ADDRESS: ''}
+    const built = spawnSync(join(repoRoot, 'scripts', 'build-sample-image.sh'), [], {env, encoding: 'utf8', timeout: 480_000})
+    assert.equal(built.status, 0, `build-sample-image.sh: ${built.stderr}`)
+    ws = join(assets.kitHome, 'ws')
+    mkdirSync(ws)
+    // The agent's command waits for a file that a `kit exec` creates.
+    mainChild = spawn(process.execPath, [kitBin, 'run', join(sampleKitsDir, 'shell-agent'), '--workspace', ws, '--name', 'demo', '--',
+      'sh', '-c', 'echo agent-up; i=0; while [ ! -e /workspace/stop ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i+1)); done; echo agent-done; exit 9'],
+    {env, cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe']})
+    main = started(mainChild)
+    // Running once `kit ls` shows it running with its control socket.
+    for (let i = 0; i < 900; i++) {
+      const ls = await runKit(['ls', '--json'], {env})
+      const sb = ls.json?.sandboxes?.find((s: {name: string}) => s.name === 'demo')
+      if (sb?.state === 'running' && existsSync(join(assets.kitHome, 'sandboxes', 'demo', 'control.sock'))) break
+      if (mainChild.exitCode !== null) break
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    listed = (await runKit(['ls', '--json'], {env})).json
+    const [a, b] = await Promise.all([
+      runKit(['exec', 'demo', '--', 'sh', '-c', 'echo "$(id -un) $(pwd)"; echo err >&2; exit 4'], {env}),
+      runKit(['exec', 'demo', '--json', '--workdir', '/tmp', '--', 'pwd'], {env}),
+    ])
+    execs.a = a
+    execs.b = b
+    execs.ps = await runKit(['exec', 'demo', '--', 'sh', '-c', 'grep -l "[a]gent-up" /proc/[0-9]*/cmdline 2>/dev/null | wc -l'], {env})
+    execs.stop = await runKit(['exec', 'demo', '--', 'touch', '/workspace/stop'], {env})
+    const m = await main
+    execs.main = {...m, json: undefined}
+    execs.after = await runKit(['exec', 'demo', '--', 'cat', '/workspace/stop'], {env, timeoutMs: 300_000})
+    shareAccelVerdict(assets)
+  })
+
+  after(() => {
+    if (mainChild && mainChild.exitCode === null) mainChild.kill('SIGKILL')
+  })
+
+  it('shows the running sandbox in kit ls', () => {
+    const sb = listed.sandboxes.find((s: {name: string}) => s.name === 'demo')
+    assert.equal(sb.state, 'running')
+  })
+
+  it('runs commands in the running sandbox as the agent, in the workspace, with their own exit codes and streams', () => {
+    assert.equal(execs.a!.code, 4, execs.a!.stderr)
+    assert.equal(execs.a!.stdout, 'agent /workspace\n')
+    assert.match(execs.a!.stderr, /^err$/m)
+  })
+
+  it('takes --workdir, and with --json prints the result object (output on stderr)', () => {
+    assert.equal(execs.b!.code, 0, execs.b!.stderr)
+    assert.equal(execs.b!.json.exitCode, 0)
+    assert.equal(execs.b!.json.running, true)
+    assert.equal(execs.b!.json.driver, 'qemu')
+    assert.match(execs.b!.stderr, /^\/tmp$/m)
+  })
+
+  it('runs beside the agent\'s command, in the same VM', () => {
+    assert.equal(execs.ps!.stdout.trim(), '1')
+  })
+
+  it('leaves the agent\'s command to end on its own', () => {
+    assert.equal(execs.stop!.code, 0)
+    assert.equal(execs.main!.code, 9, execs.main!.stderr)
+    assert.match(execs.main!.stdout, /agent-up\nagent-done/)
+  })
+
+  it('boots the sandbox afresh for a command once it is not running', () => {
+    assert.equal(execs.after!.code, 0, execs.after!.stderr)
+    assert.match(execs.after!.stderr, /not running: running the command in a fresh boot/)
+    assert.equal(existsSync(join(assets.kitHome, 'sandboxes', 'demo', 'control.sock')), false)
+  })
+
+  it('kit run --tty runs the command on a terminal, typed into from stdin', async () => {
+    const child = spawn(process.execPath, [kitBin, 'run', '--name', 'demo', '--tty', '--report', join(assets.kitHome, 'tty.json'), '--', 'sh'], {env: {...env, TERM: 'vt100'}, cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe']})
+    const done = started(child)
+    let screen = ''
+    child.stdout!.on('data', (d: Buffer) => {
+      screen += d.toString()
+      if (screen.endsWith('$ ') && !screen.includes('typed')) {
+        screen += '(typed)'
+        child.stdin!.write('echo "on=$(tty) term=$TERM"; exit 6\n')
+      }
+    })
+    const r = await done
+    assert.equal(r.code, 6, r.stderr)
+    assert.match(r.stdout, /on=\/dev\/hvc0 term=vt100/)
+    assert.equal(JSON.parse(readFileSync(join(assets.kitHome, 'tty.json'), 'utf8')).exitCode, 6)
+  })
+})
