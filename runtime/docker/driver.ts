@@ -175,9 +175,10 @@ export class DockerDriver implements VmDriver {
     if (fw) throw new DockerError('DOCKER_NETWORK', fw)
     const docker = await connectEngine(env)
 
-    process.stderr.write(`kit: warning: ${KERNEL_WARNING}\n`)
+    const warn = options.warn ?? ((line: string) => process.stderr.write(`kit: warning: ${line}\n`))
+    warn(KERNEL_WARNING)
     if (!(await writableByAgent(ws))) {
-      process.stderr.write(`kit: warning: the workspace ${ws} is not writable by uid 1000 (the agent in the container): the agent cannot write to it (chown it to 1000, or make it group/other writable)\n`)
+      warn(`the workspace ${ws} is not writable by uid 1000 (the agent in the container): the agent cannot write to it (chown it to 1000, or make it group/other writable)`)
     }
 
     // What a killed earlier run of this sandbox left behind.
@@ -458,7 +459,7 @@ export class DockerDriver implements VmDriver {
       if (container) await container.remove({force: true, v: true}).catch(() => {})
       if (network) await network.remove().catch(() => {})
       const left = await deleteRules(rules)
-      if (left.length > 0) process.stderr.write(`kit: warning: ${left.length} firewall rule(s) of ${spec.name} could not be removed (kit rm ${spec.name} retries)\n`)
+      if (left.length > 0) warn(`${left.length} firewall rule(s) of ${spec.name} could not be removed (kit rm ${spec.name} retries)`)
       if (!options.keepRunDir) await rm(runDir, {recursive: true, force: true})
     }
   }

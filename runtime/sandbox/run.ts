@@ -358,6 +358,7 @@ export async function runSandbox(opts: RunSandboxOptions): Promise<RunSandboxRes
       signal: abort.signal,
       env,
       ...(opts.terminal ? {terminal: opts.terminal} : {}),
+      warn: say,
       onRunning: (running) => {
         opts.onRunning?.(running)
         if (opts.exec) return

@@ -51,6 +51,8 @@ export interface RunOptions {
   terminal?: TerminalIo
   /** Called once the command has started, with a handle on the running sandbox. */
   onRunning?: (sandbox: RunningSandbox) => void
+  /** Warnings for the user (one line each, without the `kit: warning:` prefix); default: stderr. */
+  warn?: (line: string) => void
 }
 
 export interface TerminalIo {
