@@ -15,6 +15,7 @@ import type {OciLayoutStore} from '../../registry-client/layout-store.js'
 import {ParallelGzip} from '../../kit-compiler/parallel-gzip.js'
 import {cacheDir} from '../home.js'
 import {ImageError} from './errors.js'
+import {diskFull, isDiskFull} from '../disk.js'
 
 export const DEFAULT_IMAGE_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
@@ -109,6 +110,7 @@ export async function importRootfsTarball(store: OciLayoutStore, tarPath: string
     try {
       await pipeline(stages as unknown as [Readable, ...NodeJS.WritableStream[]])
     } catch (e) {
+      if (isDiskFull(e)) throw diskFull(e, `importing ${tarPath}`)
       throw new ImageError('IMAGE_IMPORT', `cannot read ${tarPath}: ${(e as Error).message}`)
     }
     await looked

@@ -11,6 +11,7 @@ import {randomBytes} from 'node:crypto'
 import {OciLayoutStore} from '../../registry-client/layout-store.js'
 import {ALLOWED_SOURCES, getSetting} from '../config.js'
 import {kitHome, storeDir} from '../home.js'
+import {diskFull, isDiskFull} from '../disk.js'
 import {ensureImage} from '../image/resolve.js'
 import {policyFromKit} from '../policy/from-kit.js'
 import {readLocalPolicy, readOrgPolicy} from '../policy/local-policy.js'
@@ -227,6 +228,15 @@ export async function prepareSandbox(opts: RunSandboxOptions): Promise<{def: San
 }
 
 export async function runSandbox(opts: RunSandboxOptions): Promise<RunSandboxResult> {
+  try {
+    return await runSandboxOnce(opts)
+  } catch (e) {
+    if (isDiskFull(e)) throw diskFull(e, `starting sandbox ${opts.name ?? opts.agent ?? ''}`.trim(), opts.env)
+    throw e
+  }
+}
+
+async function runSandboxOnce(opts: RunSandboxOptions): Promise<RunSandboxResult> {
   const t0 = Date.now()
   const env = opts.env ?? process.env
   const warn = opts.warn ?? ((l: string) => process.stderr.write(l + '\n'))

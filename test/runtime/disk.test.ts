@@ -1,0 +1,93 @@
+// A full disk: `kit image import` into a KIT_HOME on a tiny file system, and `kit run` whose temp
+// directory (the VM's run directory) is full. Each fails with one line that says so, and leaves no
+// VM, no proxy and no half-written image behind. Needs root (it mounts small tmpfs file systems).
+import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
+import {mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {runKit} from '../support/cli.js'
+import {repoRoot, sampleKitsDir} from '../support/paths.js'
+import {processesMentioning, vmSkipReason, vmTestAssets, type VmTestAssets} from '../vm/support.js'
+
+const SAMPLE_CACHE = join(tmpdir(), 'kit-test-sample-image')
+
+function mountTmpfs(dir: string, size: string): boolean {
+  mkdirSync(dir, {recursive: true})
+  return spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]).status === 0
+}
+
+/** The error lines (notices such as the secret store's are not errors). */
+function errorLines(stderr: string): string[] {
+  return stderr.split('\n').filter((l) => l.startsWith('kit: ') && !l.startsWith('kit: warning') && !/secrets are kept in/.test(l))
+}
+
+describe('a full disk: one clear line, nothing left behind', function () {
+  this.timeout(600_000)
+  let root: string
+  const mounts: string[] = []
+  let assets: VmTestAssets
+  let env: NodeJS.ProcessEnv
+  let tarball: string
+
+  before(async function () {
+    const skip = process.getuid?.() !== 0 ? 'needs root (mounts tmpfs)' : vmSkipReason() ?? (spawnSync('sh', ['-c', 'command -v mmdebstrap']).status === 0 ? undefined : 'mmdebstrap is not installed')
+    if (skip) {
+      console.log(`      (skipped: ${skip})`)
+      this.skip()
+    }
+    root = mkdtempSync(join(tmpdir(), 'kit-disk-'))
+    const probe = join(root, 'probe')
+    if (!mountTmpfs(probe, '1m')) {
+      console.log('      (skipped: cannot mount tmpfs here)')
+      this.skip()
+    }
+    mounts.push(probe)
+    assets = await vmTestAssets()
+    env = {...assets.env, KIT_SAMPLE_IMAGE_CACHE: SAMPLE_CACHE, KIT_SECRET_STORE: 'file', DBUS_SESSION_BUS_ADDRESS: ''}
+    const built = spawnSync(join(repoRoot, 'scripts', 'build-sample-image.sh'), [], {env, encoding: 'utf8', timeout: 480_000})
+    assert.equal(built.status, 0, `build-sample-image.sh: ${built.stderr}`)
+    tarball = readdirSync(SAMPLE_CACHE).filter((f) => f.endsWith('.tar')).map((f) => join(SAMPLE_CACHE, f))[0]!
+  })
+
+  after(() => {
+    for (const m of mounts.reverse()) spawnSync('umount', ['-l', m])
+    if (root) rmSync(root, {recursive: true, force: true})
+  })
+
+  it('kit image import into a full KIT_HOME', async () => {
+    const home = join(root, 'small-home')
+    assert.ok(mountTmpfs(home, '2m'))
+    mounts.push(home)
+    const r = await runKit(['image', 'import', tarball, '--tag', 'localhost/full:1'], {env: {...env, KIT_HOME: home}, timeoutMs: 300_000})
+    assert.equal(r.code, 1)
+    const lines = errorLines(r.stderr)
+    assert.equal(lines.length, 1, r.stderr)
+    assert.match(lines[0]!, /^kit: no space left on device while importing .*\.tar, writing .*: free some space/)
+    // Nothing half-written: the store is as empty as before (its index and layout file only).
+    const files: string[] = []
+    const walk = (d: string) => {
+      for (const e of readdirSync(d, {withFileTypes: true})) (e.isDirectory() ? walk(join(d, e.name)) : files.push(join(d, e.name)))
+    }
+    walk(home)
+    const big = files.filter((f) => statSync(f).size > 4096)
+    assert.deepEqual(big, [])
+  })
+
+  it('kit run with a full temp directory: no VM, no proxy left, the sandbox marked failed', async () => {
+    const full = join(root, 'full-tmp')
+    assert.ok(mountTmpfs(full, '512k'))
+    mounts.push(full)
+    writeFileSync(join(full, 'filler'), Buffer.alloc(500 * 1024))
+    const ws = join(root, 'ws')
+    mkdirSync(ws)
+    const r = await runKit(['run', join(sampleKitsDir, 'shell-agent'), '--workspace', ws, '--name', 'full', '--', 'true'], {env: {...env, TMPDIR: full}, timeoutMs: 300_000})
+    assert.equal(r.code, 1, r.stderr)
+    const lines = errorLines(r.stderr)
+    assert.equal(lines.length, 1, r.stderr)
+    assert.match(lines[0]!, /^kit: no space left on device while starting sandbox full, writing .*: free some space/)
+    assert.deepEqual(processesMentioning(ws), [])
+    const state = JSON.parse(readFileSync(join(assets.kitHome, 'sandboxes', 'full', 'state.json'), 'utf8'))
+    assert.equal(state.state, 'failed')
+  })
+})
