@@ -1,12 +1,14 @@
 // `kit stats` and `kit logs`: figures from the sandbox's egress audit log (requests, bytes each
 // way, blocked requests, per host), and CPU/memory of its VM while it runs (read from /proc: the
-// `kit run` process that owns the sandbox, and its descendants — QEMU, connectors — when running).
+// `kit run` process that owns the sandbox, and its descendants — QEMU, connectors — when running;
+// with the docker driver, also the container's processes, which the engine names).
 import {createReadStream, existsSync, readFileSync, statSync, watch} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {createInterface} from 'node:readline'
 import type {Writable} from 'node:stream'
 import type {AuditEntry} from '../proxy/audit.js'
+import {containerPids} from '../docker/processes.js'
 import {processTree} from './procs.js'
 import {liveState, readDefinition, readState, sandboxDir} from './state.js'
 
@@ -67,9 +69,9 @@ export function egressStats(lines: Iterable<string>): EgressStats {
   return s
 }
 
-export function processStats(pid: number): ProcessStats | undefined {
+export function processStats(pid: number, extra: number[] = []): ProcessStats | undefined {
   if (!existsSync(`/proc/${pid}`)) return undefined
-  const pids = processTree(pid)
+  const pids = [...new Set([...processTree(pid), ...extra])]
   const ticks = 100 // USER_HZ on Linux
   let cpu = 0
   let rss = 0
@@ -103,7 +105,9 @@ export async function sandboxStats(name: string, env: NodeJS.ProcessEnv = proces
   const text = await readFile(egressLogPath(name, env), 'utf8').catch(() => '')
   const out: SandboxStats = {name, state, egress: egressStats(text.split('\n'))}
   if (state === 'running' && st.pid) {
-    const p = processStats(st.pid)
+    // A container's processes are the engine's children, not the `kit run` process's.
+    const extra = st.driver === 'docker' ? await containerPids(name, env).catch(() => []) : []
+    const p = processStats(st.pid, extra)
     if (p) out.process = p
     if (st.startedAt) out.uptimeSec = Math.max(0, Math.round((Date.now() - Date.parse(st.startedAt)) / 1000))
   }

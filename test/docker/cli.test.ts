@@ -259,6 +259,12 @@ describe('kit run --driver docker: the isolation suite (real engine, the sample 
     }
     assert.equal(ex.code, 4, ex.stderr)
     assert.equal(ex.stdout, '1000:/workspace:proxy-managed\n')
+    // kit stats counts the container's processes (the engine's children, not kit run's).
+    const stats = await kit(['stats', name, '--json'])
+    assert.equal(stats.code, 0, stats.stderr)
+    const top = (await docker.getContainer((await docker.listContainers({filters}))[0]!.Id).top({ps_args: '-o pid'})) as {Processes: string[][]}
+    const inContainer = top.Processes.map((r) => Number(r[0]))
+    assert.ok(inContainer.length > 0 && inContainer.every((p) => stats.json.process.pids.includes(p)), JSON.stringify(stats.json.process))
     child.kill('SIGKILL')
     await exited
     const left = await leftovers()
