@@ -45,3 +45,37 @@ printf '  %-34s %8s ms   %s\n' "warm: start to first instruction" "$wb" "$(ratio
 printf '  %-34s %8s ms   %s\n' "warm: start to exit (wall)" "$ww" "1.00x (baseline)"
 printf '  %-34s %8s ms   %s\n' "cold: start to first instruction" "$cold_boot" "$(ratio "$cold_boot" "$wb")x warm"
 printf '  %-34s %8s ms   %s\n' "cold: start to exit (wall)" "$cold_wall" "$(ratio "$cold_wall" "$ww")x warm"
+
+# The running sandbox: idle memory (the `kit run` process with its proxy, QEMU and the connectors:
+# what `kit stats` counts) and `kit exec` into it, against `kit version` (the CLI's floor) and a
+# fresh `kit run` (what `kit exec` cost before it could reach a running VM).
+bin/kit run --name bench -- sh -c 'while [ ! -e /workspace/.bench-stop ]; do sleep 0.2; done' >/dev/null 2>"$work/idle.err" &
+owner=$!
+for i in $(seq 1 600); do
+  [ -S "$KIT_HOME/sandboxes/bench/control.sock" ] && bin/kit exec bench -- true >/dev/null 2>&1 && break
+  kill -0 "$owner" 2>/dev/null || { cat "$work/idle.err" >&2; exit 1; }
+  sleep 0.2
+done
+sleep 5 # settle: the guest is idle, the agent's command waits
+bin/kit stats bench --json > "$work/stats.json"
+read -r total_kib qemu_kib node_kib < <(node -e '
+  const fs = require("fs")
+  const s = JSON.parse(fs.readFileSync(process.argv[1], "utf8")).process
+  const rss = (p) => { try { return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${p}/status`, "utf8"))[1]) } catch { return 0 } }
+  const comm = (p) => { try { return fs.readFileSync(`/proc/${p}/comm`, "utf8").trim() } catch { return "" } }
+  let q = 0, n = 0
+  for (const p of s.pids) { if (comm(p).startsWith("qemu-system")) q += rss(p); else if (comm(p) === "node") n += rss(p) }
+  console.log(Math.round(s.rssBytes / 1024), q, n)' "$work/stats.json")
+exec_json=$work/exec.json
+hyperfine --runs "$((RUNS + 2))" --warmup 1 --export-json "$exec_json" -N 'bin/kit version' 'bin/kit exec bench -- true' >/dev/null 2>&1
+read -r floor_ms exec_ms < <(node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).results
+  console.log((r[0].median * 1000).toFixed(0), (r[1].median * 1000).toFixed(0))' "$exec_json")
+touch "$work/ws/.bench-stop"
+wait "$owner" || true
+echo "running sandbox (idle), and kit exec into it"
+printf '  %-34s %8s MiB  %s\n' "idle: kit stats RSS (all)" "$((total_kib / 1024))" "1.00x (baseline)"
+printf '  %-34s %8s MiB  %s\n' "idle: QEMU RSS" "$((qemu_kib / 1024))" "$(ratio "$qemu_kib" "$total_kib")x"
+printf '  %-34s %8s MiB  %s\n' "idle: kit run + proxy RSS (node)" "$((node_kib / 1024))" "$(ratio "$node_kib" "$total_kib")x"
+printf '  %-34s %8s ms   %s\n' "kit exec NAME -- true (median)" "$exec_ms" "$(ratio "$exec_ms" "$floor_ms")x kit version; $(ratio "$exec_ms" "$ww")x a warm kit run"
+printf '  %-34s %8s ms\n' "kit version (median)" "$floor_ms"

@@ -3,7 +3,6 @@
 // sandbox that is not running gets a fresh boot of its recorded definition for the one command.
 import type {Writable} from 'node:stream'
 import {execViaControl} from './control.js'
-import {runSandbox} from './run.js'
 import {liveState, readDefinition, readState} from './state.js'
 
 export interface ExecOptions {
@@ -34,6 +33,8 @@ export async function execInSandbox(name: string, argv: string[], opts: ExecOpti
     return {name, exitCode, running: true, driver: st.driver ?? def.config.driver}
   }
   opts.progress?.(`sandbox ${name} is not running: running the command in a fresh boot of it`)
+  // Loaded only here: the running-sandbox path above needs none of the runtime's start-up code.
+  const {runSandbox} = await import('./run.js')
   const r = await runSandbox({
     name,
     command: argv,
