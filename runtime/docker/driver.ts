@@ -25,6 +25,7 @@ import {VmError} from '../vm/errors.js'
 import type {ExecIo, RunningSandbox, RunOptions, VmDriver, VmResult, VmSpec} from '../vm/driver.js'
 import {busyboxPath, guestAssetsDir} from '../vm/initramfs.js'
 import {compilePlan} from '../vm/plan.js'
+import {DEFAULT_PATH, guestEnvironments, guestHostname} from '../vm/guest-env.js'
 import {cleanupDockerSandbox} from './cleanup.js'
 import {connectEngine, engineMessage, engineSocket, homeLabel, LABEL_HOME, LABEL_PID, LABEL_SANDBOX} from './engine.js'
 import {DockerError} from './errors.js'
@@ -34,7 +35,6 @@ import {ensureRootfsImage} from './image.js'
 
 /** The port of the proxy forwarder on the gateway address. */
 export const GUEST_PROXY_PORT = 3128
-export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 export const KERNEL_WARNING = 'the docker driver runs the sandbox in a container that shares the host kernel (no VM boundary): prefer --driver qemu where it can run'
 
 /**
@@ -233,22 +233,8 @@ export class DockerDriver implements VmDriver {
         forwarder = await startForwarder({host: gateway, port: GUEST_PROXY_PORT}, spec.proxy, subnet ? inSubnet(subnet) : () => false)
       }
 
-      // The guest's environment: the spec's, then the values the sandbox contract fixes.
-      const proxyUrl = `http://${gateway}:${GUEST_PROXY_PORT}`
-      const caPath = '/usr/local/share/ca-certificates/kit-proxy-ca.crt'
-      const bundle = '/etc/ssl/certs/ca-certificates.crt'
-      const fixed: Record<string, string> = {}
-      if (spec.proxy) {
-        Object.assign(fixed, {
-          HTTP_PROXY: proxyUrl, HTTPS_PROXY: proxyUrl, http_proxy: proxyUrl, https_proxy: proxyUrl,
-          NO_PROXY: 'localhost,127.0.0.1', no_proxy: 'localhost,127.0.0.1',
-        })
-      }
-      if (spec.caCertPem) Object.assign(fixed, {NODE_EXTRA_CA_CERTS: caPath, REQUESTS_CA_BUNDLE: bundle, SSL_CERT_FILE: bundle, GIT_SSL_CAINFO: bundle})
-      const agentHome = spec.plan.home ?? '/home/agent'
-      const agentEnv: Record<string, string> = {PATH: DEFAULT_PATH, ...spec.env, ...fixed, HOME: agentHome, USER: 'agent', LOGNAME: 'agent', KIT_SANDBOX: spec.name}
-      const rootEnv: Record<string, string> = {PATH: spec.env.PATH ?? DEFAULT_PATH, ...fixed, HOME: '/root', USER: 'root', LOGNAME: 'root', DEBIAN_FRONTEND: 'noninteractive'}
-      const hostname = spec.name.replace(/[^A-Za-z0-9-]/g, '-').slice(0, 63) || 'kit'
+      const {agentEnv, rootEnv} = guestEnvironments(spec, `http://${gateway}:${GUEST_PROXY_PORT}`)
+      const hostname = guestHostname(spec.name)
       let compiled
       try {
         compiled = compilePlan(spec.plan, {hostname, workdir, layers: spec.kitLayers.length, caCertPem: spec.caCertPem, agentEnv, rootEnv, command: terminal ? ['/.kit/bin/busybox', 'sleep', '2147483647'] : spec.command})

@@ -15,6 +15,7 @@ import {cacheDir} from '../home.js'
 import {VmError} from './errors.js'
 import type {RunOptions, VmDriver, VmResult, VmSpec} from './driver.js'
 import {GuestExecChannel} from './exec-channel.js'
+import {guestEnvironments, guestHostname} from './guest-env.js'
 import {ensureInitramfs, planArchive} from './initramfs.js'
 import {ensureKernel} from './kernel.js'
 import {compilePlan} from './plan.js'
@@ -25,7 +26,6 @@ export const GUEST_PROXY_ADDR = '10.0.2.100'
 export const GUEST_PROXY_PORT = 3128
 export const GUEST_ADDRESS = '10.0.2.15/24'
 export const QBOOT = '/usr/share/qemu/qboot.rom'
-export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
 export type Accel = 'kvm' | 'tcg'
 export type Machine = 'pc' | 'microvm'
@@ -310,27 +310,12 @@ export class QemuDriver implements VmDriver {
     const initramfs = await ensureInitramfs(kernel, env)
     const rootPath = transport === 'blk' ? await rootfsImage(spec.rootfs, {id: spec.rootfsId, cacheRoot: this.options.imageCacheDir, env}) : resolve(spec.rootfs)
 
-    // The guest's environment: the spec's, then the values the sandbox contract fixes.
-    const proxyUrl = `http://${GUEST_PROXY_ADDR}:${GUEST_PROXY_PORT}`
-    const caPath = '/usr/local/share/ca-certificates/kit-proxy-ca.crt'
-    const bundle = '/etc/ssl/certs/ca-certificates.crt'
-    const fixed: Record<string, string> = {}
-    if (spec.proxy) {
-      Object.assign(fixed, {
-        HTTP_PROXY: proxyUrl, HTTPS_PROXY: proxyUrl, http_proxy: proxyUrl, https_proxy: proxyUrl,
-        NO_PROXY: 'localhost,127.0.0.1', no_proxy: 'localhost,127.0.0.1',
-      })
-    }
-    if (spec.caCertPem) Object.assign(fixed, {NODE_EXTRA_CA_CERTS: caPath, REQUESTS_CA_BUNDLE: bundle, SSL_CERT_FILE: bundle, GIT_SSL_CAINFO: bundle})
-    const home = spec.plan.home ?? '/home/agent'
     const terminal = options.terminal
-    const term: Record<string, string> = terminal ? {TERM: /^[A-Za-z0-9._+-]{1,64}$/.test(env.TERM ?? '') ? env.TERM! : 'xterm'} : {}
-    const agentEnv: Record<string, string> = {PATH: DEFAULT_PATH, ...spec.env, ...term, ...fixed, HOME: home, USER: 'agent', LOGNAME: 'agent', KIT_SANDBOX: spec.name}
-    const rootEnv: Record<string, string> = {PATH: spec.env.PATH ?? DEFAULT_PATH, ...fixed, HOME: '/root', USER: 'root', LOGNAME: 'root', DEBIAN_FRONTEND: 'noninteractive'}
+    const {agentEnv, rootEnv} = guestEnvironments(spec, `http://${GUEST_PROXY_ADDR}:${GUEST_PROXY_PORT}`, terminal ? env.TERM ?? '' : undefined)
     let compiled
     try {
       compiled = compilePlan(spec.plan, {
-        hostname: spec.name.replace(/[^A-Za-z0-9-]/g, '-').slice(0, 63) || 'kit',
+        hostname: guestHostname(spec.name),
         workdir,
         layers: spec.kitLayers.length,
         address: spec.proxy ? GUEST_ADDRESS : undefined,
