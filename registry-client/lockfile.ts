@@ -10,7 +10,7 @@
 // Locking keeps entries already locked unless `update`; `frozen` fails on any change.
 import {readFile} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
-import {isMap, isScalar, isSeq, LineCounter, parseDocument, type Node} from 'yaml'
+import type {Node} from 'yaml'
 import {atomicWrite} from './atomic.js'
 import {isDigest} from './descriptor.js'
 import {RegistryClientError} from './errors.js'
@@ -63,6 +63,9 @@ export async function readKitsFile(path: string): Promise<string[]> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new KitsFileError(path, 1, 1, 'no such file')
     throw err
   }
+  // yaml loads here only: the lockfile is JSON, and `kit pull` (which imports this module) should
+  // not carry the parser in its start-up and heap.
+  const {isMap, isScalar, isSeq, LineCounter, parseDocument} = await import('yaml')
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, {lineCounter, prettyErrors: false})
   const at = (node: Node | null | undefined, message: string): never => {
