@@ -2,7 +2,7 @@
 // Walks the root manifest down (index children, config, layers), transfers what the destination
 // lacks, children before parents (a registry refuses a manifest whose blobs it has not got),
 // and finally points the destination reference at the root.
-import {Transform, type TransformCallback} from 'node:stream'
+import {type Readable, Transform, type TransformCallback} from 'node:stream'
 import {type Descriptor, isIndex, isManifest} from './descriptor.js'
 import {NotFoundError} from './errors.js'
 import {type PlatformSpec, parseManifest, selectPlatform, successors} from './manifest.js'
@@ -143,10 +143,16 @@ class Copier {
       const policy = {...DEFAULT_RETRY_POLICY, ...(this.opts.retry ?? {})}
       for (let attempt = 0; ; attempt++) {
         const source = await this.src.fetch(desc)
-        const counter = markVerified(new Counter(desc, this.opts.onProgress), source)
-        source.on('error', (err) => counter.destroy(err))
+        // Without a progress listener the source goes to the destination as it is: no counting
+        // stage for every chunk of every blob.
+        let content: Readable = source
+        if (this.opts.onProgress) {
+          const counter = markVerified(new Counter(desc, this.opts.onProgress), source)
+          source.on('error', (err) => counter.destroy(err))
+          content = source.pipe(counter)
+        }
         try {
-          await this.dst.push(desc, source.pipe(counter))
+          await this.dst.push(desc, content)
           break
         } catch (err) {
           source.destroy()

@@ -7,7 +7,7 @@
 // cross-repository mount. Manifests: PUT with Content-Type equal to the manifest's media type, GET
 // with the full Accept list. Tags: paginated with Link. Referrers: the API, or the tag schema
 // (`sha256-<hex>` index) on registries without it, which push() then maintains.
-import {PassThrough, type Readable} from 'node:stream'
+import type {Readable, Writable} from 'node:stream'
 import {repositoryScope} from './auth.js'
 import {type Call, type ClientOptions, RegistryClient} from './client.js'
 import {type Descriptor, digestHex, isDigest, isManifest, MANIFEST_MEDIA_TYPES, MediaType, sha256} from './descriptor.js'
@@ -100,23 +100,19 @@ export class RemoteRepository implements Target, TagLister, ReferrerLister, Dele
 
   async fetch(desc: Descriptor): Promise<Readable> {
     if (isManifest(desc.mediaType)) return fromBytes(await this.fetchManifest(desc.digest, desc))
-    const out = new PassThrough()
+    // The response bodies are written straight into the verifying stream (no pass-through stage:
+    // each stage per chunk is allocation and scheduling on a path that carries every byte). A
+    // consumer that gives up (destroys the stream) stops the download too: pumpBlob checks.
     const verify = new VerifyStream(desc)
-    out.on('error', (err) => verify.destroy(err))
-    // A consumer that gives up (destroys the stream) stops the download too.
-    verify.on('close', () => {
-      if (!out.destroyed) out.destroy()
-    })
-    out.pipe(verify)
-    this.pumpBlob(desc, out).then(
-      () => out.end(),
-      (err) => out.destroy(err as Error),
+    this.pumpBlob(desc, verify).then(
+      () => verify.end(),
+      (err) => verify.destroy(err as Error),
     )
     return verify
   }
 
   /** Streams a blob into `out`, resuming with Range after a dropped or truncated response. */
-  private async pumpBlob(desc: Descriptor, out: PassThrough): Promise<void> {
+  private async pumpBlob(desc: Descriptor, out: Writable): Promise<void> {
     const reference = `${this.name}@${desc.digest}`
     let received = 0
     let failures = 0
@@ -536,7 +532,7 @@ export async function ping(registry: string, opts: ClientOptions = {}): Promise<
 }
 
 /** Resolves when `stream` drains or closes (no listeners left behind). */
-function drained(stream: PassThrough): Promise<void> {
+function drained(stream: Writable): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       stream.off('drain', done)
