@@ -25,6 +25,7 @@ import {VmError} from '../vm/errors.js'
 import type {ExecIo, RunningSandbox, RunOptions, VmDriver, VmResult, VmSpec} from '../vm/driver.js'
 import {busyboxPath, guestAssetsDir} from '../vm/initramfs.js'
 import {compilePlan} from '../vm/plan.js'
+import {GuestStatus} from '../vm/status.js'
 import {DEFAULT_PATH, guestEnvironments, guestHostname} from '../vm/guest-env.js'
 import {cleanupDockerSandbox} from './cleanup.js'
 import {connectEngine, engineMessage, engineSocket, homeLabel, LABEL_HOME, LABEL_PID, LABEL_SANDBOX} from './engine.js'
@@ -100,13 +101,6 @@ function openFifo(path: string, onData: (b: Buffer) => void): FifoReader {
     },
   }
   return reader
-}
-
-function statusMessage(fail: string): string {
-  // "fail STAGE INDEX CODE MESSAGE"
-  const [, stage, index, code, ...msg] = fail.split(' ')
-  const text = msg.join(' ')
-  return stage === 'stage1' ? `guest init failed: ${[code, ...msg].join(' ')}` : `guest ${stage}[${index}] failed (exit ${code}): ${text}`
 }
 
 function tailOf(text: string, lines = 8): string {
@@ -308,28 +302,9 @@ export class DockerDriver implements VmDriver {
       const stdoutChunks: Buffer[] = []
       const stderrChunks: Buffer[] = []
       const sink = (w: Writable | undefined, chunks: Buffer[]) => (b: Buffer) => (w ? w.write(b) : chunks.push(b))
-      let statusBuf = ''
-      const status: string[] = []
-      let t0 = 0
-      let bootMs = -1
-      let guestUptimeAtStart: number | undefined
-      let onStarted: (() => void) | undefined
+      const status = new GuestStatus()
       const readers: Record<FifoName, (b: Buffer) => void> = {
-        status: (b) => {
-          statusBuf += b.toString('utf8')
-          let nl
-          while ((nl = statusBuf.indexOf('\n')) >= 0) {
-            const line = statusBuf.slice(0, nl).trim()
-            statusBuf = statusBuf.slice(nl + 1)
-            if (!line) continue
-            status.push(line)
-            if (line.startsWith('start ') && bootMs < 0) {
-              bootMs = Date.now() - t0
-              guestUptimeAtStart = Number(line.split(' ')[1])
-              onStarted?.()
-            }
-          }
-        },
+        status: (b) => status.write(b),
         log: (b) => options.setupLog?.write(b),
         stdout: sink(options.stdout, stdoutChunks),
         stderr: sink(options.stderr, stderrChunks),
@@ -384,7 +359,7 @@ export class DockerDriver implements VmDriver {
         }
         await c.kill({signal: 'SIGKILL'}).catch(() => {})
       }
-      onStarted = () => {
+      status.onStart = () => {
         clearTimeout(bootTimer)
         if (terminal) void startTerminal(terminal, terminalArgv!)
         try {
@@ -394,7 +369,7 @@ export class DockerDriver implements VmDriver {
         }
       }
 
-      t0 = Date.now()
+      status.t0 = Date.now()
       try {
         await container.start()
       } catch (e) {
@@ -407,27 +382,26 @@ export class DockerDriver implements VmDriver {
         throw new DockerError('DOCKER_ENGINE', `lost the sandbox container: ${engineMessage(e)}`)
       }
       options.signal?.removeEventListener('abort', onAbort)
-      const durationMs = Date.now() - t0
+      const durationMs = Date.now() - status.t0
       // Every writer in the container is gone: drop ours, read to EOF (bounded).
       for (const f of fifos) f.release()
       await Promise.race([Promise.all(fifos.map((f) => f.ended)), new Promise((r) => setTimeout(r, 3000))])
 
       if (stopReason) throw new VmError(stopReason.code, `${spec.name}: ${stopReason.message}`)
-      const failLine = status.find((l) => l.startsWith('fail '))
-      if (failLine) throw new VmError('VM_GUEST', `${spec.name}: ${statusMessage(failLine)} (kit logs ${spec.name} shows the setup log)`)
+      if (status.failure) throw new VmError('VM_GUEST', `${spec.name}: ${status.failure} (kit logs ${spec.name} shows the setup log)`)
       if (terminal && terminalError) throw new DockerError('DOCKER_ENGINE', `${spec.name}: the terminal could not be attached: ${engineMessage(terminalError)}`)
-      if (terminal && terminalExit !== undefined) status.push(`exit ${terminalExit}`)
-      const exitLine = status.find((l) => l.startsWith('exit '))
-      if (!exitLine) {
+      // A terminal run's command is a docker exec: its exit code is the exec's, not the plan command's.
+      const exitCode = terminal ? terminalExit : status.exitCode
+      if (exitCode === undefined) {
         const logs = await container.logs({stdout: true, stderr: true, tail: 20}).then((b) => String(b).replace(/[\x00-\x08]/g, ''), () => '')
-        const started = status.some((l) => l.startsWith('start '))
+        const started = status.started
         throw new DockerError('DOCKER_GUEST', `${spec.name}: the container ${started ? 'stopped before the command finished' : 'failed before the command started'} (container exit ${exitStatus})${logs.trim() ? `\n${tailOf(logs, 6)}` : ''}`)
       }
       return {
-        exitCode: Number(exitLine.split(' ')[1]),
-        bootMs,
-        prepMs: t0 - tPrep,
-        guestUptimeAtStart,
+        exitCode,
+        bootMs: status.bootMs,
+        prepMs: status.t0 - tPrep,
+        guestUptimeAtStart: status.guestUptimeAtStart,
         durationMs,
         stdout: Buffer.concat(stdoutChunks),
         stderr: Buffer.concat(stderrChunks),

@@ -11,7 +11,7 @@
 BB=/.kit-host/busybox
 RUN=/.kit-host/run
 fail() {
-  echo "fail stage1 0 1 $*" > "$RUN/status"
+  echo "fail stage1 $*" > "$RUN/status"
   exit 1
 }
 $BB mkdir -p /.kit/bin /.kit/plan || fail "cannot create /.kit"

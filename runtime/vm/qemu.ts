@@ -15,6 +15,7 @@ import {cacheDir} from '../home.js'
 import {VmError} from './errors.js'
 import type {RunOptions, VmDriver, VmResult, VmSpec} from './driver.js'
 import {GuestExecChannel} from './exec-channel.js'
+import {GuestStatus} from './status.js'
 import {guestEnvironments, guestHostname} from './guest-env.js'
 import {ensureInitramfs, planArchive} from './initramfs.js'
 import {ensureKernel} from './kernel.js'
@@ -228,13 +229,6 @@ function tailOf(text: string, lines = 12): string {
   return text.split('\n').filter(l => l.trim()).slice(-lines).join('\n')
 }
 
-function statusMessage(fail: string): string {
-  // "fail STAGE INDEX CODE MESSAGE"
-  const [, stage, index, code, ...msg] = fail.split(' ')
-  const text = msg.join(' ')
-  return stage === 'stage1' ? `guest init failed: ${[index, code, ...msg].join(' ')}` : `guest ${stage}[${index}] failed (exit ${code}): ${text}`
-}
-
 /** How long a first KVM run may take to reach the guest init before KVM is judged unusable. */
 export const KVM_PROBE_MS = 20_000
 
@@ -356,30 +350,13 @@ export class QemuDriver implements VmDriver {
       const stdoutChunks: Buffer[] = []
       const stderrChunks: Buffer[] = []
       const sink = (w: Writable | undefined, chunks: Buffer[]) => (b: Buffer) => (w ? w.write(b) : chunks.push(b))
-      let statusBuf = ''
-      const status: string[] = []
-      let t0 = 0
-      let bootMs = -1
-      let guestUptimeAtStart: number | undefined
+      const status = new GuestStatus()
       let onStarted: (() => void) | undefined
-      let onBooted: (() => void) | undefined
-      channels.push(await listen(sockets.status, b => {
-        statusBuf += b.toString('utf8')
-        let nl
-        while ((nl = statusBuf.indexOf('\n')) >= 0) {
-          const line = statusBuf.slice(0, nl).trim()
-          statusBuf = statusBuf.slice(nl + 1)
-          if (!line) continue
-          status.push(line)
-          if (line.startsWith('boot ')) onBooted?.()
-          if (line.startsWith('start ') && bootMs < 0) {
-            bootMs = Date.now() - t0
-            guestUptimeAtStart = Number(line.split(' ')[1])
-            onStarted?.()
-            if (execChannel) options.onRunning?.(execChannel)
-          }
-        }
-      }))
+      status.onStart = () => {
+        onStarted?.()
+        if (execChannel) options.onRunning?.(execChannel)
+      }
+      channels.push(await listen(sockets.status, b => status.write(b)))
       channels.push(await listen(sockets.stdout, sink(options.stdout, stdoutChunks)))
       channels.push(await listen(sockets.stderr, sink(options.stderr, stderrChunks)))
       channels.push(await listen(sockets.log, b => options.setupLog?.write(b)))
@@ -430,7 +407,7 @@ export class QemuDriver implements VmDriver {
       })
       await writeFile(join(runDir, 'qemu.argv.json'), JSON.stringify([qemu, ...args], null, 1))
 
-      t0 = Date.now()
+      status.t0 = Date.now()
       let qemuStderr = ''
       // setpriv --pdeathsig: QEMU dies with this process however it ends (SIGKILL included).
       // unshare --map-user: QEMU runs in a user namespace where the host user (the workspace's
@@ -463,36 +440,35 @@ export class QemuDriver implements VmDriver {
       if (probeMs) {
         const probe = setTimeout(() => stop(new KvmStalled()), probeMs)
         timers.push(probe)
-        onBooted = () => clearTimeout(probe)
+        status.onBoot = () => clearTimeout(probe)
       }
       if (options.timeoutMs) timers.push(setTimeout(() => stop(new VmError('VM_TIMEOUT', `the VM ran longer than ${options.timeoutMs} ms and was killed`)), options.timeoutMs))
       const onAbort = () => stop(new VmError('VM_TIMEOUT', 'the run was cancelled'))
       options.signal?.addEventListener('abort', onAbort, {once: true})
-      if (bootMs >= 0) onStarted()
+      if (status.started) onStarted()
 
       const {code, signal} = await exited
       options.signal?.removeEventListener('abort', onAbort)
       // QEMU closes its chardevs on exit; wait for the last bytes (bounded).
       await Promise.race([Promise.all(channels.map(c => (c.socket ? c.ended : undefined))), new Promise(r => setTimeout(r, 2000))])
-      const durationMs = Date.now() - t0
+      const durationMs = Date.now() - status.t0
 
       const console = await readFile(consoleLog, 'utf8').catch(() => '')
       const logRef = options.keepRunDir ? ` (console: ${consoleLog})` : ''
       if (stopReason instanceof KvmStalled) throw stopReason
       if (stopReason) throw new VmError(stopReason.code, `${spec.name}: ${stopReason.message}${logRef}${console ? `\n${tailOf(console, 6)}` : ''}`, {logFile: options.keepRunDir ? consoleLog : undefined})
-      const exitLine = status.find(l => l.startsWith('exit '))
-      const failLine = status.find(l => l.startsWith('fail '))
-      if (failLine) throw new VmError('VM_GUEST', `${spec.name}: ${statusMessage(failLine)}${logRef}`, {logFile: options.keepRunDir ? consoleLog : undefined})
-      if (!exitLine) {
+      const exitCode = status.exitCode
+      if (status.failure) throw new VmError('VM_GUEST', `${spec.name}: ${status.failure}${logRef}`, {logFile: options.keepRunDir ? consoleLog : undefined})
+      if (exitCode === undefined) {
         const why = code !== 0 || signal ? `QEMU exited ${signal ?? code}${qemuStderr ? `: ${tailOf(qemuStderr, 3)}` : ''}` : 'the guest powered off without reporting an exit code'
-        const booted = status.some(l => l.startsWith('boot '))
+        const booted = status.booted
         throw new VmError(booted ? 'VM_CRASH' : 'VM_BOOT', `${spec.name}: ${booted ? 'the VM stopped before the command finished' : 'the VM failed to boot'}: ${why}${logRef}${console ? `\n${tailOf(console, 8)}` : ''}`, {logFile: options.keepRunDir ? consoleLog : undefined})
       }
       return {
-        exitCode: Number(exitLine.split(' ')[1]),
-        bootMs,
-        prepMs: t0 - tPrep,
-        guestUptimeAtStart,
+        exitCode,
+        bootMs: status.bootMs,
+        prepMs: status.t0 - tPrep,
+        guestUptimeAtStart: status.guestUptimeAtStart,
         durationMs,
         stdout: Buffer.concat(stdoutChunks),
         stderr: Buffer.concat(stderrChunks),
