@@ -16,11 +16,10 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {KERNEL_WARNING} from '../../runtime/docker/driver.js'
 import {connectEngine, LABEL_SANDBOX} from '../../runtime/docker/engine.js'
-import {findRules, RULE_PREFIX} from '../../runtime/docker/firewall.js'
 import {testCA} from '../proxy/fixtures.js'
 import {gitHttpBackend} from '../support/git-http.js'
 import {runKit, type KitResult} from '../support/cli.js'
-import {testEngine} from '../support/docker.js'
+import {leftovers, testEngine} from '../support/docker.js'
 import {kitBin, repoRoot, sampleKitsDir} from '../support/paths.js'
 
 const SAMPLE_CACHE = join(tmpdir(), 'kit-test-sample-image')
@@ -74,15 +73,6 @@ describe('kit run --driver docker: the isolation suite (real engine, the sample 
   const name = `dk-iso-${process.pid}`
 
   const kit = (args: string[], e: NodeJS.ProcessEnv = env, input?: string) => runKit(args, {env: e, input, timeoutMs: 600_000})
-  const leftovers = async () => {
-    const docker = await connectEngine(env)
-    const filters = JSON.stringify({label: [`${LABEL_SANDBOX}=${name}`]})
-    return {
-      containers: (await docker.listContainers({all: true, filters})).length,
-      networks: (await docker.listNetworks({filters})).length,
-      rules: (await findRules(`${RULE_PREFIX}:`)).filter((r) => r.comment.split(':')[2] === name).length,
-    }
-  }
 
   before(async function () {
     const engine = await testEngine()
@@ -235,7 +225,7 @@ describe('kit run --driver docker: the isolation suite (real engine, the sample 
   })
 
   it('leaves no container, network or firewall rule after the run', async () => {
-    assert.deepEqual(await leftovers(), {containers: 0, networks: 0, rules: 0})
+    assert.deepEqual(await leftovers(env, name), {containers: 0, networks: 0, rules: 0})
   })
 
   it('kit exec runs in the running container; a `kit run` killed outright leaves its container; `kit stop` removes it, its network and its rules', async () => {
@@ -267,12 +257,12 @@ describe('kit run --driver docker: the isolation suite (real engine, the sample 
     assert.ok(inContainer.length > 0 && inContainer.every((p) => stats.json.process.pids.includes(p)), JSON.stringify(stats.json.process))
     child.kill('SIGKILL')
     await exited
-    const left = await leftovers()
+    const left = await leftovers(env, name)
     assert.equal(left.containers, 1, 'the killed run could not clean up')
     assert.ok(left.rules > 0)
     const stop = await kit(['stop', name])
     assert.equal(stop.code, 0, stop.stderr)
-    assert.deepEqual(await leftovers(), {containers: 0, networks: 0, rules: 0})
+    assert.deepEqual(await leftovers(env, name), {containers: 0, networks: 0, rules: 0})
     const rm = await kit(['rm', name])
     assert.equal(rm.code, 0, rm.stderr)
   })

@@ -12,11 +12,10 @@ import {PassThrough} from 'node:stream'
 import {spawnSync} from 'node:child_process'
 import {DockerDriver, KERNEL_WARNING} from '../../runtime/docker/driver.js'
 import {connectEngine, LABEL_SANDBOX} from '../../runtime/docker/engine.js'
-import {findRules, RULE_PREFIX} from '../../runtime/docker/firewall.js'
 import {ensureRootfsImage} from '../../runtime/docker/image.js'
 import type {RunningSandbox, VmResult, VmSpec} from '../../runtime/vm/driver.js'
 import {debianRootfs} from '../../runtime/vm/rootfs.js'
-import {testEngine} from '../support/docker.js'
+import {leftovers, testEngine} from '../support/docker.js'
 import {guestConformance, guestFixture, guestProbe, parseSay, type GuestFixture, type GuestRun} from '../support/guest-conformance.js'
 import {SHARED_CACHE} from '../vm/support.js'
 
@@ -40,12 +39,6 @@ i=0; while [ ! -f /tmp/exec-was-here ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1
 say exec_mark "$(cat /tmp/exec-was-here)"
 `)
 
-interface Leftovers {
-  containers: number
-  networks: number
-  rules: number
-}
-
 describe('docker driver: one container, many checks (real engine)', function () {
   this.timeout(600_000)
   let env: NodeJS.ProcessEnv
@@ -59,15 +52,6 @@ describe('docker driver: one container, many checks (real engine)', function () 
   let warnings = ''
   const name = `dk-test-${process.pid}`
 
-  const leftovers = async (sandbox: string): Promise<Leftovers> => {
-    const docker = await connectEngine(env)
-    const filters = JSON.stringify({label: [`${LABEL_SANDBOX}=${sandbox}`]})
-    return {
-      containers: (await docker.listContainers({all: true, filters})).length,
-      networks: (await docker.listNetworks({filters})).length,
-      rules: (await findRules(`${RULE_PREFIX}:`)).filter((r) => r.comment.split(':')[2] === sandbox).length,
-    }
-  }
 
   const baseSpec = (over: Partial<VmSpec>): VmSpec => ({
     name,
@@ -227,7 +211,7 @@ describe('docker driver: one container, many checks (real engine)', function () 
   })
 
   it('leaves no container, network or firewall rule behind; the image is imported once', async () => {
-    assert.deepEqual(await leftovers(name), {containers: 0, networks: 0, rules: 0})
+    assert.deepEqual(await leftovers(env, name), {containers: 0, networks: 0, rules: 0})
     const docker = await connectEngine(env)
     assert.equal((await ensureRootfsImage(docker, rootfs)).imported, false)
   })
@@ -254,7 +238,7 @@ describe('docker driver: one container, many checks (real engine)', function () 
     assert.match(seen, /^1000\r?$/m)
     assert.match(seen, /^30 100\r?$/m)
     assert.ok(resized)
-    assert.deepEqual(await leftovers(name), {containers: 0, networks: 0, rules: 0})
+    assert.deepEqual(await leftovers(env, name), {containers: 0, networks: 0, rules: 0})
   })
 
   it('says plainly when the workspace is not writable by the agent (uid 1000), and does not chown it', async () => {
@@ -282,7 +266,7 @@ describe('docker driver: one container, many checks (real engine)', function () 
       new DockerDriver().run(baseSpec({plan: {install: [{command: 'echo broken >&2; exit 3'}], files: [], startup: []}}), {env}),
       (e: Error & {code?: string}) => e.code === 'VM_GUEST' && /install\[0\] failed \(exit 3\)/.test(e.message),
     )
-    assert.deepEqual(await leftovers(name), {containers: 0, networks: 0, rules: 0})
+    assert.deepEqual(await leftovers(env, name), {containers: 0, networks: 0, rules: 0})
   })
 
   it('stops on cancel (the signal) while the command runs, and cleans up', async () => {
@@ -291,6 +275,6 @@ describe('docker driver: one container, many checks (real engine)', function () 
       new DockerDriver().run(baseSpec({command: ['sleep', '120']}), {env, signal: ac.signal, onRunning: () => setTimeout(() => ac.abort(), 300)}),
       (e: Error & {code?: string}) => e.code === 'VM_TIMEOUT' && /cancelled/.test(e.message),
     )
-    assert.deepEqual(await leftovers(name), {containers: 0, networks: 0, rules: 0})
+    assert.deepEqual(await leftovers(env, name), {containers: 0, networks: 0, rules: 0})
   })
 })

@@ -7,7 +7,8 @@ import {spawn, spawnSync} from 'node:child_process'
 import {existsSync, mkdirSync, openSync, readFileSync, closeSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {connectEngine, engineSocket} from '../../runtime/docker/engine.js'
+import {connectEngine, engineSocket, LABEL_SANDBOX} from '../../runtime/docker/engine.js'
+import {findRules, RULE_PREFIX} from '../../runtime/docker/firewall.js'
 
 export const DOCKERD_CACHE = join(tmpdir(), 'kit-test-dockerd')
 
@@ -83,4 +84,21 @@ async function start(): Promise<TestEngine> {
 export function testEngine(): Promise<TestEngine> {
   engine ??= start()
   return engine
+}
+
+export interface Leftovers {
+  containers: number
+  networks: number
+  rules: number
+}
+
+/** What the engine and the firewall still hold of a sandbox: containers, networks, rules. */
+export async function leftovers(env: NodeJS.ProcessEnv, sandbox: string): Promise<Leftovers> {
+  const docker = await connectEngine(env)
+  const filters = JSON.stringify({label: [`${LABEL_SANDBOX}=${sandbox}`]})
+  return {
+    containers: (await docker.listContainers({all: true, filters})).length,
+    networks: (await docker.listNetworks({filters})).length,
+    rules: (await findRules(`${RULE_PREFIX}:`)).filter((r) => r.comment.split(':')[2] === sandbox).length,
+  }
 }
