@@ -4,7 +4,6 @@
 //   3. docker's config ($DOCKER_CONFIG/config.json or ~/.docker/config.json):
 //      credHelpers[host] > credsStore > auths[host] (auth = base64 user:pass, identitytoken)
 // A helper is the docker-credential-<name> program on PATH, spoken to over stdin/stdout.
-import {spawn} from 'node:child_process'
 import {chmod, mkdir, readFile} from 'node:fs/promises'
 import {homedir} from 'node:os'
 import {dirname, join} from 'node:path'
@@ -132,6 +131,9 @@ export class DockerConfigCredentials implements CredentialSource {
 /** Runs `docker-credential-<helper> get` with the server URL on stdin. */
 export async function runHelper(helper: string, serverUrl: string, env: NodeJS.ProcessEnv = process.env): Promise<Credential | undefined> {
   const program = `docker-credential-${helper}`
+  // child_process (and what it pulls in) loads only when a helper is configured: every registry
+  // command imports this module, few run a helper.
+  const {spawn} = await import('node:child_process')
   const {code, stdout, stderr} = await new Promise<{code: number | null; stdout: string; stderr: string}>((resolve, reject) => {
     const child = spawn(program, ['get'], {env, stdio: ['pipe', 'pipe', 'pipe']})
     let out = ''
