@@ -16,13 +16,11 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {KERNEL_WARNING} from '../../runtime/docker/driver.js'
 import {connectEngine, LABEL_SANDBOX} from '../../runtime/docker/engine.js'
-import {testCA} from '../proxy/fixtures.js'
-import {gitHttpBackend} from '../support/git-http.js'
+import {importSampleImage, startFakeUpstreams, type FakeUpstreams} from '../support/upstreams.js'
 import {runKit, type KitResult} from '../support/cli.js'
 import {leftovers, testEngine} from '../support/docker.js'
 import {kitBin, repoRoot, sampleKitsDir} from '../support/paths.js'
 
-const SAMPLE_CACHE = join(tmpdir(), 'kit-test-sample-image')
 
 const AGENT_SCRIPT = String.raw`
 set +e
@@ -62,10 +60,7 @@ describe('kit run --driver docker: the isolation suite (real engine, the sample 
   let env: NodeJS.ProcessEnv
   let ws: string
   let run: KitResult
-  let anthropicKey: string
-  let githubToken: string
-  const apiSeen: Array<{key: string | undefined; url: string}> = []
-  const gitAuth: string[] = []
+  let up: FakeUpstreams | undefined
   const servers: Array<http.Server | https.Server | Server> = []
   let hostConnections = 0
   let canary: string
@@ -87,39 +82,11 @@ describe('kit run --driver docker: the isolation suite (real engine, the sample 
       ...engine.env,
       KIT_HOME: join(base, 'home'),
       KIT_SECRET_STORE: 'file',
-      KIT_SAMPLE_IMAGE_CACHE: SAMPLE_CACHE,
       DBUS_SESSION_BUS_ADDRESS: '',
     }
-    const built = spawnSync(join(repoRoot, 'scripts', 'build-sample-image.sh'), [], {env, encoding: 'utf8', timeout: 480_000})
-    assert.equal(built.status, 0, `build-sample-image.sh: ${built.stderr}`)
+    importSampleImage(env)
 
-    const ca = await testCA(join(base, 'upstream-ca'))
-    const sni = {SNICallback: (n: string, cb: (e: Error | null, c?: import('node:tls').SecureContext) => void) => ca.contextFor(n).then((c) => cb(null, c), (e: Error) => cb(e))}
-    const api = https.createServer(sni, (req, res) => {
-      apiSeen.push({key: req.headers['x-api-key'] as string | undefined, url: req.url ?? ''})
-      req.resume()
-      req.on('end', () => {
-        const ok = req.headers['x-api-key'] === anthropicKey
-        const body = JSON.stringify({ok, model: 'fake'})
-        res.writeHead(ok ? 200 : 401, {'content-type': 'application/json', 'content-length': String(body.length)})
-        res.end(body)
-      })
-    })
-    const repos = join(base, 'repos')
-    const src = join(base, 'src')
-    const genv = {...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com', GIT_CONFIG_NOSYSTEM: '1', HOME: base}
-    const git = (...args: string[]) => assert.equal(spawnSync('git', args, {env: genv}).status, 0, `git ${args.join(' ')}`)
-    git('init', '-q', '-b', 'main', src)
-    writeFileSync(join(src, 'README.md'), 'cloned through the sandbox proxy\n')
-    git('-C', src, 'add', '.')
-    git('-C', src, 'commit', '-q', '-m', 'one')
-    mkdirSync(join(repos, 'acme'), {recursive: true})
-    git('clone', '-q', '--bare', src, join(repos, 'acme', 'demo.git'))
-    const gh = https.createServer(sni, gitHttpBackend(repos, gitAuth, () => 'Basic ' + Buffer.from(`x-access-token:${githubToken}`).toString('base64')))
-    for (const s of [api, gh]) {
-      await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()))
-      servers.push(s)
-    }
+    up = await startFakeUpstreams(base, env)
     // A host service on every address: the container must not reach it through its gateway.
     const hostService = createServer((s) => {
       hostConnections++
@@ -128,13 +95,6 @@ describe('kit run --driver docker: the isolation suite (real engine, the sample 
     await new Promise<void>((r) => hostService.listen(0, '0.0.0.0', () => r()))
     servers.push(hostService)
     const port = (s: {address(): unknown}) => (s.address() as AddressInfo).port
-
-    anthropicKey = `sk-ant-test-${randomBytes(18).toString('hex')}`
-    githubToken = `ghs_${randomBytes(18).toString('hex')}`
-    for (const [service, value] of [['anthropic', anthropicKey], ['github', githubToken]] as const) {
-      const r = await kit(['secret', 'set', service], env, value + '\n')
-      assert.equal(r.code, 0, `kit secret set ${service}: ${r.stderr}`)
-    }
 
     ws = join(base, 'workspace')
     mkdirSync(ws)
@@ -148,9 +108,9 @@ describe('kit run --driver docker: the isolation suite (real engine, the sample 
     run = await kit([
       'run', join(sampleKitsDir, 'shell-agent'), '--kit', join(sampleKitsDir, 'shellcheck'), '--kit', join(sampleKitsDir, 'github'),
       '--driver', 'docker', '--workspace', ws, '--name', name, '--report', join(base, 'report.json'),
-      '--connect-to', `api.anthropic.com:443:127.0.0.1:${port(api)}`, '--upstream-ca', ca.certPath,
+      '--connect-to', `api.anthropic.com:443:127.0.0.1:${up.apiPort}`, '--upstream-ca', up.caPath,
       '--', 'bash', '-c', script,
-    ], {...env, KIT_PROXY_CONNECT_TO: `github.com:443:127.0.0.1:${port(gh)}`})
+    ], {...env, KIT_PROXY_CONNECT_TO: `github.com:443:127.0.0.1:${up.gitPort}`})
     for (const line of run.stdout.split('\n')) {
       const eq = line.indexOf('=')
       if (eq > 0) out[line.slice(0, eq)] = line.slice(eq + 1)
@@ -158,6 +118,7 @@ describe('kit run --driver docker: the isolation suite (real engine, the sample 
   })
 
   after(async () => {
+    await up?.close()
     for (const s of servers) await new Promise<void>((r) => s.close(() => r()))
     if (base) rmSync(base, {recursive: true, force: true})
   })
@@ -178,13 +139,13 @@ describe('kit run --driver docker: the isolation suite (real engine, the sample 
     assert.equal(out.env_anthropic, 'proxy-managed')
     assert.equal(out.env_github, 'proxy-managed')
     assert.equal(out.api, '{"ok":true,"model":"fake"}')
-    assert.deepEqual(apiSeen.map((s) => [s.url, s.key === anthropicKey]), [['/v1/messages', true]])
+    assert.deepEqual(up!.apiSeen.map((s) => [s.url, s.key === up!.anthropicKey]), [['/v1/messages', true]])
   })
 
   it('cloned over HTTPS with git, the token injected by the proxy', () => {
     assert.equal(out.git_rc, '0', out.git_err)
     assert.equal(out.git_readme, 'cloned through the sandbox proxy')
-    assert.ok(gitAuth.length > 0)
+    assert.ok(up!.gitAuth.length > 0)
   })
 
   it('holds no real secret in the environments or files of the container, nor in its output', () => {
@@ -192,7 +153,7 @@ describe('kit run --driver docker: the isolation suite (real engine, the sample 
     assert.match(environ, /ANTHROPIC_API_KEY=proxy-managed/)
     const files = readFileSync(join(ws, '.dump', 'files.tar'))
     assert.ok(files.length > 10_000, 'the dump has content')
-    for (const secret of [anthropicKey, githubToken]) {
+    for (const secret of [up!.anthropicKey, up!.githubToken]) {
       assert.equal(environ.includes(secret), false)
       assert.equal(files.includes(Buffer.from(secret)), false)
       assert.equal(run.stdout.includes(secret) || run.stderr.includes(secret), false)

@@ -6,11 +6,11 @@ import {spawnSync} from 'node:child_process'
 import {mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {importSampleImage, SAMPLE_CACHE, sampleAgentSkipReason} from '../support/upstreams.js'
 import {runKit} from '../support/cli.js'
-import {repoRoot, sampleKitsDir} from '../support/paths.js'
-import {processesMentioning, vmSkipReason, vmTestAssets, type VmTestAssets} from '../vm/support.js'
+import {sampleKitsDir} from '../support/paths.js'
+import {processesMentioning, vmTestAssets, type VmTestAssets} from '../vm/support.js'
 
-const SAMPLE_CACHE = join(tmpdir(), 'kit-test-sample-image')
 
 function mountTmpfs(dir: string, size: string): boolean {
   mkdirSync(dir, {recursive: true})
@@ -31,7 +31,7 @@ describe('a full disk: one clear line, nothing left behind', function () {
   let tarball: string
 
   before(async function () {
-    const skip = process.getuid?.() !== 0 ? 'needs root (mounts tmpfs)' : vmSkipReason() ?? (spawnSync('sh', ['-c', 'command -v mmdebstrap']).status === 0 ? undefined : 'mmdebstrap is not installed')
+    const skip = process.getuid?.() !== 0 ? 'needs root (mounts tmpfs)' : sampleAgentSkipReason()
     if (skip) {
       console.log(`      (skipped: ${skip})`)
       this.skip()
@@ -44,9 +44,8 @@ describe('a full disk: one clear line, nothing left behind', function () {
     }
     mounts.push(probe)
     assets = await vmTestAssets()
-    env = {...assets.env, KIT_SAMPLE_IMAGE_CACHE: SAMPLE_CACHE, KIT_SECRET_STORE: 'file', DBUS_SESSION_BUS_ADDRESS: ''}
-    const built = spawnSync(join(repoRoot, 'scripts', 'build-sample-image.sh'), [], {env, encoding: 'utf8', timeout: 480_000})
-    assert.equal(built.status, 0, `build-sample-image.sh: ${built.stderr}`)
+    env = {...assets.env, KIT_SECRET_STORE: 'file', DBUS_SESSION_BUS_ADDRESS: ''}
+    importSampleImage(env)
     tarball = readdirSync(SAMPLE_CACHE).filter((f) => f.endsWith('.tar')).map((f) => join(SAMPLE_CACHE, f))[0]!
   })
 

@@ -2,15 +2,14 @@
 // agent in a real VM, started by one `kit run` process; other `kit exec` processes run commands
 // in it through its control socket; then a terminal run typed into through a pipe.
 import assert from 'node:assert/strict'
-import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
+import {spawn, type ChildProcess} from 'node:child_process'
 import {existsSync, mkdirSync, readFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {importSampleImage, sampleAgentSkipReason} from '../support/upstreams.js'
 import {runKit, type KitResult} from '../support/cli.js'
 import {kitBin, repoRoot, sampleKitsDir} from '../support/paths.js'
-import {shareAccelVerdict, vmSkipReason, vmTestAssets, type VmTestAssets} from '../vm/support.js'
+import {shareAccelVerdict, vmTestAssets, type VmTestAssets} from '../vm/support.js'
 
-const SAMPLE_CACHE = join(tmpdir(), 'kit-test-sample-image')
 
 function started(child: ChildProcess): Promise<{code: number; stdout: string; stderr: string}> {
   let stdout = ''
@@ -31,15 +30,14 @@ describe('kit exec into a running sandbox, kit run --tty (CLI, one real VM each)
   let listed: any // eslint-disable-line @typescript-eslint/no-explicit-any
 
   before(async function () {
-    const skip = vmSkipReason() ?? (spawnSync('sh', ['-c', 'command -v mmdebstrap']).status === 0 ? undefined : 'mmdebstrap is not installed')
+    const skip = sampleAgentSkipReason()
     if (skip) {
       console.log(`      (skipped: ${skip})`)
       this.skip()
     }
     assets = await vmTestAssets()
-    env = {...assets.env, KIT_SAMPLE_IMAGE_CACHE: SAMPLE_CACHE, DBUS_SESSION_BUS_ADDRESS: ''}
-    const built = spawnSync(join(repoRoot, 'scripts', 'build-sample-image.sh'), [], {env, encoding: 'utf8', timeout: 480_000})
-    assert.equal(built.status, 0, `build-sample-image.sh: ${built.stderr}`)
+    env = {...assets.env, DBUS_SESSION_BUS_ADDRESS: ''}
+    importSampleImage(env)
     ws = join(assets.kitHome, 'ws')
     mkdirSync(ws)
     // The agent's command waits for a file that a `kit exec` creates.

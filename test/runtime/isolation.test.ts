@@ -7,20 +7,16 @@
 // kit set. VM-level checks (processes, Docker socket, host loopback, uid, layers) live in
 // test/vm; this file checks what needs the runtime: credentials, policy, composition, state.
 import assert from 'node:assert/strict'
-import {spawn, spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
-import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {testCA} from '../proxy/fixtures.js'
-import {gitHttpBackend} from '../support/git-http.js'
+import {importSampleImage, sampleAgentSkipReason, startFakeUpstreams, type FakeUpstreams} from '../support/upstreams.js'
 import {runKit} from '../support/cli.js'
-import {kitBin, repoRoot, sampleKitsDir} from '../support/paths.js'
-import {shareAccelVerdict, vmSkipReason, vmTestAssets, type VmTestAssets} from '../vm/support.js'
+import {sampleKitsDir} from '../support/paths.js'
+import {shareAccelVerdict, vmTestAssets, type VmTestAssets} from '../vm/support.js'
 
-const SAMPLE_CACHE = join(tmpdir(), 'kit-test-sample-image')
 
 interface Ran {
   code: number | null
@@ -65,16 +61,12 @@ describe('kit run: the isolation suite (one real VM, the sample agent, the polic
   let env: NodeJS.ProcessEnv
   let ws: string
   let run: Ran
-  let anthropicKey: string
-  let githubToken: string
-  const apiSeen: Array<{key: string | undefined; url: string}> = []
-  const gitAuth: string[] = []
-  const servers: Array<http.Server | https.Server> = []
+  let up: FakeUpstreams | undefined
   let canary: string
   const out: Record<string, string> = {}
 
   before(async function () {
-    const skip = vmSkipReason() ?? (spawnSync('sh', ['-c', 'command -v mmdebstrap']).status === 0 ? undefined : 'mmdebstrap is not installed')
+    const skip = sampleAgentSkipReason()
     if (skip) {
       console.log(`      (skipped: ${skip})`)
       this.skip()
@@ -85,50 +77,13 @@ describe('kit run: the isolation suite (one real VM, the sample agent, the polic
     env = {
       ...assets.env,
       KIT_SECRET_STORE: 'file',
-      KIT_SAMPLE_IMAGE_CACHE: SAMPLE_CACHE,
       DBUS_SESSION_BUS_ADDRESS: '',
     }
     // The agent image, built once per machine (cached tarball) and imported into this KIT_HOME.
-    const built = spawnSync(join(repoRoot, 'scripts', 'build-sample-image.sh'), [], {env, encoding: 'utf8', timeout: 480_000})
-    assert.equal(built.status, 0, `build-sample-image.sh: ${built.stderr}`)
+    importSampleImage(env)
 
     // Fixtures: a fake api.anthropic.com and a git server as github.com, with a test CA.
-    const ca = await testCA(join(base, 'upstream-ca'))
-    const sni = {SNICallback: (n: string, cb: (e: Error | null, c?: import('node:tls').SecureContext) => void) => ca.contextFor(n).then((c) => cb(null, c), (e: Error) => cb(e))}
-    const api = https.createServer(sni, (req, res) => {
-      apiSeen.push({key: req.headers['x-api-key'] as string | undefined, url: req.url ?? ''})
-      req.resume()
-      req.on('end', () => {
-        const ok = req.headers['x-api-key'] === anthropicKey
-        const body = JSON.stringify({ok, model: 'fake'})
-        res.writeHead(ok ? 200 : 401, {'content-type': 'application/json', 'content-length': String(body.length)})
-        res.end(body)
-      })
-    })
-    const repos = join(base, 'repos')
-    const src = join(base, 'src')
-    const genv = {...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com', GIT_CONFIG_NOSYSTEM: '1', HOME: base}
-    const git = (...args: string[]) => assert.equal(spawnSync('git', args, {env: genv}).status, 0, `git ${args.join(' ')}`)
-    git('init', '-q', '-b', 'main', src)
-    writeFileSync(join(src, 'README.md'), 'cloned through the sandbox proxy\n')
-    git('-C', src, 'add', '.')
-    git('-C', src, 'commit', '-q', '-m', 'one')
-    mkdirSync(join(repos, 'acme'), {recursive: true})
-    git('clone', '-q', '--bare', src, join(repos, 'acme', 'demo.git'))
-    const gh = https.createServer(sni, gitHttpBackend(repos, gitAuth, () => 'Basic ' + Buffer.from(`x-access-token:${githubToken}`).toString('base64')))
-    for (const s of [api, gh]) {
-      await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()))
-      servers.push(s)
-    }
-    const port = (s: http.Server) => (s.address() as {port: number}).port
-
-    // Secrets, generated now and given on stdin: never in argv, never committed.
-    anthropicKey = `sk-ant-test-${randomBytes(18).toString('hex')}`
-    githubToken = `ghs_${randomBytes(18).toString('hex')}`
-    for (const [service, value] of [['anthropic', anthropicKey], ['github', githubToken]] as const) {
-      const r = await kit(['secret', 'set', service], env, value + '\n')
-      assert.equal(r.code, 0, `kit secret set ${service}: ${r.stderr}`)
-    }
+    up = await startFakeUpstreams(base, env)
 
     ws = join(base, 'workspace')
     mkdirSync(ws)
@@ -138,9 +93,9 @@ describe('kit run: the isolation suite (one real VM, the sample agent, the polic
     run = await kit([
       'run', join(sampleKitsDir, 'shell-agent'), '--kit', join(sampleKitsDir, 'shellcheck'), '--kit', join(sampleKitsDir, 'github'),
       '--workspace', ws, '--name', 'iso', '--report', join(base, 'report.json'),
-      '--connect-to', `api.anthropic.com:443:127.0.0.1:${port(api)}`, '--upstream-ca', ca.certPath,
+      '--connect-to', `api.anthropic.com:443:127.0.0.1:${up.apiPort}`, '--upstream-ca', up.caPath,
       '--', 'bash', '-c', AGENT_SCRIPT.split('$KIT_TEST_CANARY').join(canary),
-    ], {...env, KIT_PROXY_CONNECT_TO: `github.com:443:127.0.0.1:${port(gh)}`})
+    ], {...env, KIT_PROXY_CONNECT_TO: `github.com:443:127.0.0.1:${up.gitPort}`})
     shareAccelVerdict(assets)
     for (const line of run.stdout.split('\n')) {
       const eq = line.indexOf('=')
@@ -149,7 +104,7 @@ describe('kit run: the isolation suite (one real VM, the sample agent, the polic
   })
 
   after(async () => {
-    for (const s of servers) await new Promise<void>((r) => s.close(() => r()))
+    await up?.close()
     if (assets?.kitHome) rmSync(assets.kitHome, {recursive: true, force: true})
   })
 
@@ -167,13 +122,13 @@ describe('kit run: the isolation suite (one real VM, the sample agent, the polic
     assert.equal(out.env_anthropic, 'proxy-managed')
     assert.equal(out.env_github, 'proxy-managed')
     assert.equal(out.api, '{"ok":true,"model":"fake"}')
-    assert.deepEqual(apiSeen.map((s) => [s.url, s.key === anthropicKey]), [['/v1/messages', true]])
+    assert.deepEqual(up!.apiSeen.map((s) => [s.url, s.key === up!.anthropicKey]), [['/v1/messages', true]])
   })
 
   it('cloned over HTTPS with git, the token injected as HTTP Basic by the proxy', () => {
     assert.equal(out.git_rc, '0', out.git_err)
     assert.equal(out.git_readme, 'cloned through the sandbox proxy')
-    assert.ok(gitAuth.length > 0 && gitAuth.every((a) => a === 'Basic ' + Buffer.from(`x-access-token:${githubToken}`).toString('base64')))
+    assert.ok(up!.gitAuth.length > 0 && up!.gitAuth.every((a) => a === 'Basic ' + Buffer.from(`x-access-token:${up!.githubToken}`).toString('base64')))
   })
 
   it('holds no real secret anywhere the agent can read (environments, files), nor in the sandbox state', () => {
@@ -182,7 +137,7 @@ describe('kit run: the isolation suite (one real VM, the sample agent, the polic
     assert.match(environ, /ANTHROPIC_API_KEY=proxy-managed/)
     const files = readFileSync(join(dump, 'files.tar'))
     assert.ok(files.length > 10_000, 'the dump has content')
-    for (const secret of [anthropicKey, githubToken]) {
+    for (const secret of [up!.anthropicKey, up!.githubToken]) {
       assert.equal(environ.includes(secret), false)
       assert.equal(files.includes(Buffer.from(secret)), false)
       assert.equal(run.stdout.includes(secret) || run.stderr.includes(secret), false)
