@@ -35,7 +35,7 @@ The docker driver (--driver docker) runs the sandbox in a container instead: it 
     const dd = this.argv.indexOf('--')
     const own = dd >= 0 ? this.argv.slice(0, dd) : this.argv
     const command = dd >= 0 ? this.argv.slice(dd + 1) : undefined
-    const {args, flags, argv} = await this.parse({...Run, strict: false} as typeof Run, own)
+    const {args, flags, argv} = await this.parse(Run, own)
     const extra = (argv as string[]).slice(args.agent === undefined ? 0 : 1)
     if (extra.length > 0) this.error(`unexpected argument ${JSON.stringify(extra[0])}: put the command after --`, {exit: 2})
     if (dd >= 0 && command!.length === 0) this.error('nothing after --: give a command, or leave out --', {exit: 2})
