@@ -36,7 +36,7 @@ describe('kit run / image / ls / rm: the CLI without a VM', function () {
   it('takes --json before the command (the error is then a JSON object)', async () => {
     const r = await kit(['run', join(sampleKitsDir, 'shell-agent'), '--workspace', '/', '--json', '--', 'true'], env)
     assert.equal(r.code, 1)
-    assert.equal(r.json?.error?.code, "WORKSPACE", r.stdout + r.stderr)
+    assert.equal(r.json?.error?.code, 'WORKSPACE', r.stdout + r.stderr)
   })
 
   it('refuses / and the home directory as the workspace', async () => {
