@@ -274,8 +274,16 @@ async function runSandboxOnce(opts: RunSandboxOptions): Promise<RunSandboxResult
   const layers = await writeKitLayers(composition.kits.map((k) => k.kit), join(dir, opts.exec ? `layers-exec-${process.pid}` : 'layers'))
 
   const state: SandboxState = {state: 'starting', pid: process.pid, startedAt: new Date().toISOString(), driver: driver.name}
-  const record = async (s: SandboxState) => {
-    if (!opts.exec) await writeState(def.name, s, env)
+  // State writes go one after another (the VM watcher and the control socket record from
+  // callbacks): a late "running" never lands after the final state.
+  let writes: Promise<void> = Promise.resolve()
+  let final = false
+  const record = (s: SandboxState, last = false): Promise<void> => {
+    if (opts.exec || final) return Promise.resolve()
+    if (last) final = true
+    const next = writes.then(() => writeState(def.name, s, env))
+    writes = next.catch(() => {})
+    return next
   }
   await record(state)
 
@@ -382,10 +390,10 @@ async function runSandboxOnce(opts: RunSandboxOptions): Promise<RunSandboxResult
       },
     })
     vmEnd = Date.now()
-    await record({...state, state: 'exited', command: plan.command, endedAt: new Date().toISOString(), exitCode: result.exitCode, bootMs: result.bootMs, driver: result.driver, accel: result.accel})
+    await record({...state, state: 'exited', command: plan.command, endedAt: new Date().toISOString(), exitCode: result.exitCode, bootMs: result.bootMs, driver: result.driver, accel: result.accel}, true)
   } catch (e) {
     const stopped = stoppedBySignal !== undefined
-    await record({...state, state: stopped ? 'stopped' : 'failed', endedAt: new Date().toISOString(), error: (e as Error).message.split('\n')[0]}).catch(() => {})
+    await record({...state, state: stopped ? 'stopped' : 'failed', endedAt: new Date().toISOString(), error: (e as Error).message.split('\n')[0]}, true).catch(() => {})
     if (stopped) {
       const err = new SandboxError('SANDBOX_STATE', `sandbox ${def.name} was stopped (${stoppedBySignal})`)
       err.exitCode = stoppedBySignal === 'SIGINT' ? 130 : 143
