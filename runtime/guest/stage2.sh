@@ -213,6 +213,11 @@ exec_one() { # ID
   if [ -s "$d/env.sh" ]; then cat "$PLAN/agent-env.sh" "$d/env.sh" > "$d/env-full.sh"; envf=$d/env-full.sh; fi
   cwd=$(cat "$d/cwd" 2>/dev/null)
   [ -n "$cwd" ] || cwd=$KIT_WORKDIR
+  if [ ! -d "$cwd" ]; then
+    echo "$cwd: no such directory" > "$d/stderr"
+    echo "done $id 126" >&6
+    return
+  fi
   eval "set -- $(cat "$d/argv")"
   _g=$(gid_of 1000)
   # One process from the subshell to the command (each step execs): its pid is the command's.

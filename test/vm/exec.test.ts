@@ -103,6 +103,7 @@ describe('qemu driver: exec into the running VM, and a terminal run', function (
           ran.missing = await run(sb, ['/no/such/program'])
           ran.ls = await run(sb, ['ls', '--version'])
           ran.missingName = await run(sb, ['no-such-program'])
+          ran.badCwd = await run(sb, ['pwd'], {cwd: '/no/such/dir'})
           stop.abort()
           ran.sleeper = await sleeper
           ran.stop = await run(sb, ['touch', '/workspace/stop'])
@@ -155,10 +156,12 @@ describe('qemu driver: exec into the running VM, and a terminal run', function (
     assert.match(ran.ls!.stdout, /GNU coreutils/)
   })
 
-  it('reports a missing program as exit 127, and kills a command whose caller gives up', () => {
+  it('reports a missing program as exit 127 and a missing working directory as 126, and kills a command whose caller gives up', () => {
     assert.equal(ran.missing!.code, 127)
     assert.equal(ran.missingName!.code, 127)
     assert.match(ran.missingName!.stderr, /no-such-program: command not found/)
+    assert.equal(ran.badCwd!.code, 126)
+    assert.match(ran.badCwd!.stderr, /\/no\/such\/dir: no such directory/)
     assert.equal(ran.sleeper!.error, undefined)
     assert.equal(ran.sleeper!.code, 143)
   })
