@@ -90,6 +90,11 @@ export async function readPrivateKey(path: string, passphrase: string): Promise<
     if (/bad decrypt|passphrase|decrypt/i.test(msg) || (err as {code?: string}).code === 'ERR_OSSL_BAD_DECRYPT') {
       throw new KeyError(path, 'wrong passphrase (from KIT_KEY_PASSWORD or stdin)')
     }
+    // A wrong passphrase decrypts to garbage with valid padding about once in 256 tries; OpenSSL
+    // then fails to decode it instead of reporting a bad decrypt.
+    if (/ENCRYPTED PRIVATE KEY/.test(pem) && /DECODER|unsupported/i.test(msg)) {
+      throw new KeyError(path, 'wrong passphrase (from KIT_KEY_PASSWORD or stdin), or a damaged key file')
+    }
     throw new KeyError(path, `cannot read the private key (${msg})`)
   }
   checkCurve(path, key)

@@ -48,6 +48,15 @@ describe('trust: keys and bundles', () => {
     await assert.rejects(writeKeyPair(name, pair), /already exists/)
   })
 
+  it('calls every wrong passphrase a wrong passphrase (also the ~1 in 256 that decrypts to undecodable bytes)', async function () {
+    this.timeout(120_000)
+    const name = join(dir, 'many')
+    await writeKeyPair(name, generateKeyPair('correct horse'))
+    for (let i = 0; i < 1500; i++) {
+      await assert.rejects(readPrivateKey(`${name}.key`, `guess-${i}`), (e: Error) => e instanceof KeyError && /wrong passphrase/.test(e.message))
+    }
+  })
+
   it('refuses an empty passphrase, a public key used for signing, and a key of another curve', async () => {
     assert.throws(() => generateKeyPair(''), /empty passphrase/)
     const name = join(dir, 'p')
