@@ -1,12 +1,13 @@
 import {Args, Flags, Interfaces} from '@oclif/core'
 import {writeFile, rename} from 'node:fs/promises'
+import {runDetached, type DetachedSandbox} from '../../runtime/sandbox/detach.js'
 import {runSandbox, type RunSandboxResult} from '../../runtime/sandbox/run.js'
 import type {RunningSandbox} from '../../runtime/vm/driver.js'
 import {KitCommand} from '../base.js'
 
 export default class Run extends KitCommand {
   static override description = `Run an agent kit (with mixins stacked in order) in a sandbox: a microVM with its own kernel that sees only the workspace, every request going through the sandbox's policy proxy.
-With a command after --, runs it as the agent (uid 1000) in the workspace and exits with its exit code; without one, attaches your terminal to the agent kit's entrypoint + command.interactive (entrypoint + command.default when stdin is not a terminal). --tty forces a terminal (also for a command after --), --no-tty forces none. \`kit exec NAME -- CMD\` runs more commands in the running sandbox. The sandbox keeps its resolved kit set (store kits by digest, directory kits as a copy): \`kit run --name NAME\` starts it again with no other flags.
+With a command after --, runs it as the agent (uid 1000) in the workspace and exits with its exit code; without one, attaches your terminal to the agent kit's entrypoint + command.interactive (entrypoint + command.default when stdin is not a terminal). --tty forces a terminal (also for a command after --), --no-tty forces none. --detach runs it in the background (without a command, the sandbox holds until \`kit stop\`). \`kit exec NAME -- CMD\` runs more commands in the running sandbox. The sandbox keeps its resolved kit set (store kits by digest, directory kits as a copy): \`kit run --name NAME\` starts it again with no other flags.
 The docker driver (--driver docker) runs the sandbox in a container instead: it shares the host kernel (no VM boundary), for hosts without a hypervisor; it needs a local Docker engine and root (it firewalls the container's bridge).`
   static override examples = [
     '<%= config.bin %> run ./sample-kits/shell-agent --kit ./sample-kits/github --workspace ./my-project -- git status',
@@ -25,13 +26,15 @@ The docker driver (--driver docker) runs the sandbox in a container instead: it 
     memory: Flags.string({description: 'memory, e.g. 2g or 1536m (default: the agent kit\'s, else 1g)'}),
     'kit-arg': Flags.string({description: 'kit argument NAME=VALUE or KIT.NAME=VALUE (scoped wins); repeatable', multiple: true}),
     'kit-args-file': Flags.string({description: 'YAML file with an args: map (flags win)'}),
+    detach: Flags.boolean({char: 'd', description: 'run in the background (needs --name): returns once the sandbox runs; without a command it holds until kit stop. kit exec NAME -- CMD runs in it'}),
+    hold: Flags.boolean({description: 'no command: hold the sandbox up after set-up until it is stopped', hidden: true}),
     tty: Flags.boolean({char: 't', description: 'run on a terminal in the sandbox (default: when there is no command after -- and stdin is a terminal)', allowNo: true}),
     report: Flags.string({description: 'write a JSON report {name, driver, bootMs, exitCode} to FILE'}),
     'connect-to': Flags.string({description: 'proxy test resolver HOST:PORT:ADDR:PORT (tests; also KIT_PROXY_CONNECT_TO)', multiple: true, hidden: true}),
     'upstream-ca': Flags.string({description: 'extra CA (PEM file) the proxy trusts upstream (tests; also KIT_PROXY_UPSTREAM_CA)', multiple: true, hidden: true}),
   }
 
-  async run(): Promise<Omit<RunSandboxResult, 'stdout' | 'stderr'>> {
+  async run(): Promise<Omit<RunSandboxResult, 'stdout' | 'stderr'> | DetachedSandbox> {
     const dd = this.argv.indexOf('--')
     const own = dd >= 0 ? this.argv.slice(0, dd) : this.argv
     const command = dd >= 0 ? this.argv.slice(dd + 1) : undefined
@@ -40,6 +43,16 @@ The docker driver (--driver docker) runs the sandbox in a container instead: it 
     if (extra.length > 0) this.error(`unexpected argument ${JSON.stringify(extra[0])}: put the command after --`, {exit: 2})
     if (dd >= 0 && command!.length === 0) this.error('nothing after --: give a command, or leave out --', {exit: 2})
     const json = this.jsonEnabled()
+    if (flags.detach) {
+      if (!flags.name) this.error('--detach needs --name: the name that kit exec, kit logs and kit stop take', {exit: 2})
+      if (flags.tty) this.error('--detach runs without a terminal: leave out --tty', {exit: 2})
+      // The same command line, without --detach, for the background process (it holds without a command).
+      const again = own.filter((a) => a !== '--detach' && a !== '-d')
+      const args2 = ['run', ...again, '--no-tty', ...(command ? ['--', ...command] : ['--hold'])]
+      const started = await runDetached([process.execPath, process.argv[1]!], args2, flags.name)
+      if (!json) this.log(`sandbox ${started.name} runs in the background (pid ${started.pid}, output in ${started.log}): kit exec ${started.name} -- CMD; kit stop ${started.name}`)
+      return started
+    }
     const useTerminal = flags.tty ?? (!command && Boolean(process.stdin.isTTY))
     const out = json ? process.stderr : process.stdout
     let running: RunningSandbox | undefined
@@ -84,6 +97,7 @@ The docker driver (--driver docker) runs the sandbox in a container instead: it 
       kitArgs: flags['kit-arg'] ?? [],
       kitArgsFile: flags['kit-args-file'],
       command,
+      hold: flags.hold,
       interactive: useTerminal && !command,
       ...(useTerminal ? {terminal: {input: process.stdin, output: out, rows: out.rows, cols: out.columns}} : {}),
       onRunning,

@@ -20,6 +20,7 @@ import {isTier, type Tier} from '../policy/tiers.js'
 import {startProxy, type RunningProxy} from '../proxy/server.js'
 import {SecretStore} from '../secrets/store.js'
 import type {RunningSandbox, TerminalIo, VmDriver, VmResult, VmSpec} from '../vm/driver.js'
+import {HOLD_COMMAND} from '../vm/plan.js'
 import {controlSocketPath, serveControl, type ControlServer} from './control.js'
 import {QemuDriver} from '../vm/qemu.js'
 import {DockerDriver} from '../docker/driver.js'
@@ -59,6 +60,8 @@ export interface RunSandboxOptions {
   kitArgsFile?: string
   /** What follows `--`. */
   command?: string[]
+  /** No command: after set-up the sandbox holds (for `kit exec`) until it is stopped (`kit run --detach`). */
+  hold?: boolean
   /** Pick the agent kit's command.interactive (with a terminal). */
   interactive?: boolean
   /** Run the command on a terminal in the sandbox, typed into from `input`. */
@@ -334,7 +337,7 @@ async function runSandboxOnce(opts: RunSandboxOptions): Promise<RunSandboxResult
     })
     const plan = buildPlan({
       sandbox: composition.sandbox,
-      command: opts.command,
+      command: opts.hold && !opts.command ? HOLD_COMMAND : opts.command,
       interactive: opts.interactive,
       imageEnv: image.config.env,
       placeholders: proxy.guestEnv,

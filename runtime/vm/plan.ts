@@ -46,6 +46,9 @@ export interface GuestPlan {
 
 export const EMPTY_PLAN: GuestPlan = {install: [], files: [], startup: []}
 
+/** What a sandbox started without a command in the background runs: nothing, until it is stopped. */
+export const HOLD_COMMAND = ['/.kit/bin/busybox', 'sleep', '2147483647']
+
 const KITS_START = '<!-- sbx:kits-section start -->'
 const KITS_END = '<!-- sbx:kits-section end -->'
 

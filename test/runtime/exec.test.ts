@@ -8,7 +8,7 @@ import {join} from 'node:path'
 import {importSampleImage, sampleAgentSkipReason} from '../support/upstreams.js'
 import {runKit, type KitResult} from '../support/cli.js'
 import {kitBin, repoRoot, sampleKitsDir} from '../support/paths.js'
-import {shareAccelVerdict, vmTestAssets, type VmTestAssets} from '../vm/support.js'
+import {processesMentioning, shareAccelVerdict, vmTestAssets, type VmTestAssets} from '../vm/support.js'
 
 
 function started(child: ChildProcess): Promise<{code: number; stdout: string; stderr: string}> {
@@ -122,5 +122,31 @@ describe('kit exec into a running sandbox, kit run --tty (CLI, one real VM each)
     assert.equal(r.code, 6, r.stderr)
     assert.match(r.stdout, /on=\/dev\/hvc0 term=vt100/)
     assert.equal(JSON.parse(readFileSync(join(assets.kitHome, 'tty.json'), 'utf8')).exitCode, 6)
+  })
+
+  it('kit run --detach returns once the sandbox runs; it holds for kit exec until kit stop', async () => {
+    const ws2 = join(assets.kitHome, 'ws-bg')
+    mkdirSync(ws2)
+    const started = await runKit(['run', '--detach', '--name', 'bg', join(sampleKitsDir, 'shell-agent'), '--workspace', ws2, '--json'], {env, timeoutMs: 300_000})
+    assert.equal(started.code, 0, started.stderr)
+    assert.equal(started.json.name, 'bg')
+    const ex = await runKit(['exec', 'bg', '--', 'sh', '-c', 'echo "$((6*7)) $(id -un)"'], {env})
+    assert.equal(ex.code, 0, ex.stderr)
+    assert.equal(ex.stdout, '42 agent\n')
+    const stop = await runKit(['stop', 'bg'], {env})
+    assert.equal(stop.code, 0, stop.stderr)
+    const ls = await runKit(['ls', '--json'], {env})
+    assert.equal(ls.json.sandboxes.find((s: {name: string}) => s.name === 'bg').state, 'stopped')
+    assert.deepEqual(processesMentioning(ws2), [])
+  })
+
+  it('kit run --detach says why a sandbox did not start, and needs --name', async () => {
+    const noName = await runKit(['run', '--detach', join(sampleKitsDir, 'shell-agent'), '--workspace', ws], {env})
+    assert.equal(noName.code, 2)
+    assert.match(noName.stderr, /--detach needs --name/)
+    const bad = await runKit(['run', '--detach', '--name', 'bad', join(sampleKitsDir, 'shell-agent'), '--workspace', '/'], {env})
+    assert.equal(bad.code, 1)
+    assert.match(bad.stderr, /^kit: sandbox bad did not start: refusing \/ as the workspace/m)
+    assert.equal(existsSync(join(assets.kitHome, 'sandboxes', 'bad')), false)
   })
 })
