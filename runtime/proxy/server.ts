@@ -710,25 +710,30 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     }
   }
 
-  function interceptTunnel(socket: net.Socket, head: Buffer, target: Target, decision: PolicyDecision, started: number): void {
-    const base = {kind: 'connect' as const, method: 'CONNECT', host: target.hostText, port: target.port}
+  /** A CONNECT tunnel's audit line, written once: when it ends, or when it is refused. */
+  function tunnelLog(target: Target, decision: PolicyDecision, started: number, totals: () => {status: number; bytesUp: number; bytesDown: number}, intercepted = false): (reason?: string, deny?: boolean) => void {
     let logged = false
-    const log = (reason?: string, deny = false) => {
+    return (reason, deny = false) => {
       if (logged) return
       logged = true
       audit.write({
-        ...base,
+        kind: 'connect',
+        method: 'CONNECT',
+        host: target.hostText,
+        port: target.port,
         ...decisionFields(decision),
         ...(deny ? {decision: 'deny' as const} : {}),
         ...(reason ? {reason} : {}),
-        status: 200,
-        bytesUp: socket.bytesRead,
-        bytesDown: socket.bytesWritten,
+        ...totals(),
         durationMs: Date.now() - started,
-        intercepted: true,
+        ...(intercepted ? {intercepted: true} : {}),
         address: target.resolution.address,
       })
     }
+  }
+
+  function interceptTunnel(socket: net.Socket, head: Buffer, target: Target, decision: PolicyDecision, started: number): void {
+    const log = tunnelLog(target, decision, started, () => ({status: 200, bytesUp: socket.bytesRead, bytesDown: socket.bytesWritten}), true)
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
     socket.setTimeout(limits.idleTimeoutMs, () => socket.destroy())
     socket.on('close', () => log(target.sniRefused))
@@ -782,7 +787,6 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   }
 
   function plainTunnel(socket: net.Socket, head: Buffer, target: Target, decision: PolicyDecision, started: number): void {
-    const base = {kind: 'connect' as const, method: 'CONNECT', host: target.hostText, port: target.port}
     // Upstream bytes are read into one buffer per tunnel (no allocation per read) and handed to
     // `sink`: first the server-speaks-first check, then the client.
     let sink: (chunk: Buffer) => void = () => undefined
@@ -802,23 +806,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     sockets.add(upstream)
     upstream.setNoDelay(true)
     socket.setNoDelay(true)
-    let logged = false
     let status = 200
-    const log = (reason?: string, deny = false) => {
-      if (logged) return
-      logged = true
-      audit.write({
-        ...base,
-        ...decisionFields(decision),
-        ...(deny ? {decision: 'deny' as const} : {}),
-        ...(reason ? {reason} : {}),
-        status,
-        bytesUp: upstream.bytesWritten,
-        bytesDown: upstream.bytesRead,
-        durationMs: Date.now() - started,
-        address: target.resolution.address,
-      })
-    }
+    const log = tunnelLog(target, decision, started, () => ({status, bytesUp: upstream.bytesWritten, bytesDown: upstream.bytesRead}))
     const connectTimer = setTimeout(() => upstream.destroy(Object.assign(new Error('connect timed out'), {code: 'ETIMEDOUT'})), limits.connectTimeoutMs)
     upstream.once('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(connectTimer)
