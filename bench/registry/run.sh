@@ -28,15 +28,8 @@ done
 [[ -f dist/registry-client/index.js && -f dist/cli/commands/push.js ]] || npx tsc -p .
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/kit-bench-registry.XXXXXX")
-REG_PID=
-stop_registry() { # TERM, then KILL after 5 s: never wait on it without a bound
-  [[ -n "$REG_PID" ]] || return 0
-  kill "$REG_PID" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$REG_PID" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$REG_PID" 2>/dev/null || true
-  wait "$REG_PID" 2>/dev/null || true
-  REG_PID=
-}
+# shellcheck source=../lib/registry.sh
+source bench/lib/registry.sh
 cleanup() {
   stop_registry
   rm -rf "$TMP"
@@ -46,32 +39,7 @@ export CI=1
 KIT="node ${KIT_BIN:-$ROOT/bin/kit}"   # KIT_BIN: another build of the CLI to compare
 
 # ---- a registry of our own --------------------------------------------------------------------
-PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-HOST="127.0.0.1:$PORT"
-mkdir -p "$TMP/registry"
-cat >"$TMP/registry.yml" <<EOF
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $TMP/registry
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: $HOST
-EOF
-start_registry() { # (re)start with an empty root, so no run finds blobs of an earlier one
-  stop_registry
-  rm -rf "$TMP/registry" && mkdir -p "$TMP/registry"
-  docker-registry serve "$TMP/registry.yml" >"$TMP/registry.log" 2>&1 &
-  REG_PID=$!
-  for _ in $(seq 100); do curl -fs "http://$HOST/v2/" >/dev/null && break; sleep 0.1; done
-  curl -fs "http://$HOST/v2/" >/dev/null || { echo "registry did not start"; cat "$TMP/registry.log"; exit 1; }
-}
+registry_config "$TMP"
 start_registry
 echo "== registry at $HOST"
 

@@ -23,9 +23,10 @@ done
 [[ -f dist/runtime/trust/operations.js && -f dist/cli/commands/verify.js ]] || npx tsc -p .
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/kit-bench-trust.XXXXXX")
-REG_PID=
+# shellcheck source=../lib/registry.sh
+source bench/lib/registry.sh
 cleanup() {
-  if [[ -n "$REG_PID" ]]; then kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; fi
+  stop_registry
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -35,25 +36,8 @@ export KIT_ORG_CONFIG="$TMP/no-org.json"
 export KIT_KEY_PASSWORD="bench-$RANDOM-$RANDOM"
 KIT="node $ROOT/bin/kit"
 
-PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-HOST="127.0.0.1:$PORT"
-mkdir -p "$TMP/registry"
-cat >"$TMP/registry.yml" <<EOC
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $TMP/registry
-http:
-  addr: $HOST
-EOC
-docker-registry serve "$TMP/registry.yml" >"$TMP/registry.log" 2>&1 &
-REG_PID=$!
-for _ in $(seq 100); do curl -fs "http://$HOST/v2/" >/dev/null && break; sleep 0.1; done
-curl -fs "http://$HOST/v2/" >/dev/null || { echo "registry did not start"; cat "$TMP/registry.log"; exit 1; }
+registry_config "$TMP"
+start_registry
 echo "== registry at $HOST; runs: $RUNS; synthetic kit: $SIZE_MB MB"
 
 $KIT key generate --output "$TMP/bench" >/dev/null
