@@ -16,7 +16,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {KERNEL_WARNING} from '../../runtime/docker/driver.js'
 import {connectEngine, LABEL_SANDBOX} from '../../runtime/docker/engine.js'
-import {importSampleImage, startFakeUpstreams, type FakeUpstreams} from '../support/upstreams.js'
+import {assertApiCallInjected, assertGitCloneInjected, importSampleImage, startFakeUpstreams, type FakeUpstreams} from '../support/upstreams.js'
+import {parseSay} from '../support/guest-conformance.js'
 import {runKit, type KitResult} from '../support/cli.js'
 import {leftovers, testEngine} from '../support/docker.js'
 import {kitBin, repoRoot, sampleKitsDir} from '../support/paths.js'
@@ -111,10 +112,7 @@ describe('kit run --driver docker: the isolation suite (real engine, the sample 
       '--connect-to', `api.anthropic.com:443:127.0.0.1:${up.apiPort}`, '--upstream-ca', up.caPath,
       '--', 'bash', '-c', script,
     ], {...env, KIT_PROXY_CONNECT_TO: `github.com:443:127.0.0.1:${up.gitPort}`})
-    for (const line of run.stdout.split('\n')) {
-      const eq = line.indexOf('=')
-      if (eq > 0) out[line.slice(0, eq)] = line.slice(eq + 1)
-    }
+    Object.assign(out, parseSay(run.stdout))
   })
 
   after(async () => {
@@ -136,16 +134,11 @@ describe('kit run --driver docker: the isolation suite (real engine, the sample 
   })
 
   it('made authenticated calls without having the key: the upstream saw the real key, the agent only the placeholder', () => {
-    assert.equal(out.env_anthropic, 'proxy-managed')
-    assert.equal(out.env_github, 'proxy-managed')
-    assert.equal(out.api, '{"ok":true,"model":"fake"}')
-    assert.deepEqual(up!.apiSeen.map((s) => [s.url, s.key === up!.anthropicKey]), [['/v1/messages', true]])
+    assertApiCallInjected(out, up!)
   })
 
   it('cloned over HTTPS with git, the token injected by the proxy', () => {
-    assert.equal(out.git_rc, '0', out.git_err)
-    assert.equal(out.git_readme, 'cloned through the sandbox proxy')
-    assert.ok(up!.gitAuth.length > 0)
+    assertGitCloneInjected(out, up!)
   })
 
   it('holds no real secret in the environments or files of the container, nor in its output', () => {

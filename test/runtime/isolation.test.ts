@@ -12,7 +12,8 @@ import {mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} f
 import http from 'node:http'
 import https from 'node:https'
 import {join} from 'node:path'
-import {importSampleImage, sampleAgentSkipReason, startFakeUpstreams, type FakeUpstreams} from '../support/upstreams.js'
+import {assertApiCallInjected, assertGitCloneInjected, importSampleImage, sampleAgentSkipReason, startFakeUpstreams, type FakeUpstreams} from '../support/upstreams.js'
+import {parseSay} from '../support/guest-conformance.js'
 import {runKit} from '../support/cli.js'
 import {sampleKitsDir} from '../support/paths.js'
 import {shareAccelVerdict, vmTestAssets, type VmTestAssets} from '../vm/support.js'
@@ -97,10 +98,7 @@ describe('kit run: the isolation suite (one real VM, the sample agent, the polic
       '--', 'bash', '-c', AGENT_SCRIPT.split('$KIT_TEST_CANARY').join(canary),
     ], {...env, KIT_PROXY_CONNECT_TO: `github.com:443:127.0.0.1:${up.gitPort}`})
     shareAccelVerdict(assets)
-    for (const line of run.stdout.split('\n')) {
-      const eq = line.indexOf('=')
-      if (eq > 0) out[line.slice(0, eq)] = line.slice(eq + 1)
-    }
+    Object.assign(out, parseSay(run.stdout))
   })
 
   after(async () => {
@@ -119,16 +117,11 @@ describe('kit run: the isolation suite (one real VM, the sample agent, the polic
   })
 
   it('made authenticated calls without having the key: the fake upstream saw the real key, the guest only the placeholder', () => {
-    assert.equal(out.env_anthropic, 'proxy-managed')
-    assert.equal(out.env_github, 'proxy-managed')
-    assert.equal(out.api, '{"ok":true,"model":"fake"}')
-    assert.deepEqual(up!.apiSeen.map((s) => [s.url, s.key === up!.anthropicKey]), [['/v1/messages', true]])
+    assertApiCallInjected(out, up!)
   })
 
   it('cloned over HTTPS with git, the token injected as HTTP Basic by the proxy', () => {
-    assert.equal(out.git_rc, '0', out.git_err)
-    assert.equal(out.git_readme, 'cloned through the sandbox proxy')
-    assert.ok(up!.gitAuth.length > 0 && up!.gitAuth.every((a) => a === 'Basic ' + Buffer.from(`x-access-token:${up!.githubToken}`).toString('base64')))
+    assertGitCloneInjected(out, up!)
   })
 
   it('holds no real secret anywhere the agent can read (environments, files), nor in the sandbox state', () => {

@@ -92,3 +92,21 @@ export async function startFakeUpstreams(base: string, env: NodeJS.ProcessEnv): 
     },
   }
 }
+
+/**
+ * The agent's `say` lines (env_anthropic, env_github, api) and what the fake API saw: the guest
+ * held placeholders only, and its one call reached the upstream with the real key.
+ */
+export function assertApiCallInjected(out: Record<string, string>, up: FakeUpstreams): void {
+  assert.equal(out.env_anthropic, 'proxy-managed')
+  assert.equal(out.env_github, 'proxy-managed')
+  assert.equal(out.api, '{"ok":true,"model":"fake"}')
+  assert.deepEqual(up.apiSeen.map((s) => [s.url, s.key === up.anthropicKey]), [['/v1/messages', true]])
+}
+
+/** The agent's git clone (git_rc, git_readme) worked, and every request carried the real token as HTTP Basic. */
+export function assertGitCloneInjected(out: Record<string, string>, up: FakeUpstreams): void {
+  assert.equal(out.git_rc, '0', out.git_err)
+  assert.equal(out.git_readme, 'cloned through the sandbox proxy')
+  assert.ok(up.gitAuth.length > 0 && up.gitAuth.every((a) => a === 'Basic ' + Buffer.from(`x-access-token:${up.githubToken}`).toString('base64')))
+}
