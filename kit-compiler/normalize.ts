@@ -33,6 +33,14 @@ export function normalizeV2(raw: Record<string, unknown>): Normalized {
   return {spec, origins: new Map(), warnings}
 }
 
+/** A service key from an environment variable name, as sbx's deriveServiceKey (spec/normalize.go). */
+export function deriveServiceKey(envVar: string): string {
+  if (envVar === 'GH_TOKEN' || envVar === 'GITHUB_TOKEN') return 'github'
+  const name = envVar.toLowerCase()
+  for (const suffix of ['_api_key', '_token', '_key', '_secret']) if (name.endsWith(suffix)) return name.slice(0, -suffix.length)
+  return name
+}
+
 export function normalizeV1(v1: KitSpecV1): Normalized {
   const origins = new Map<string, PathSegment[]>()
   const warnings: Normalized['warnings'] = []
@@ -47,7 +55,12 @@ export function normalizeV1(v1: KitSpecV1): Normalized {
   if (v1.description !== undefined) spec.description = v1.description
   if (v1.version !== undefined) spec.version = v1.version
   if (v1.security) spec.security = {...v1.security}
-  if (v1.extends !== undefined) spec.extends = v1.extends
+  if (v1.extends !== undefined) {
+    // sbx's no-extends-on-mixins rule is schema v2 only (spec/validate.go); a v1 mixin keeps loading.
+    if (v1.kind === 'mixin') deprecated(['extends'], 'extends on a mixin is ignored (schema v1 allows it, v2 refuses it): a mixin stacks on the agent kit it is run with')
+    else spec.extends = v1.extends
+  }
+  if (v1.requires !== undefined) spec.requires = {...v1.requires}
 
   // agent: / sandbox: block (and the older top-level template/binary/runOptions/aiFilename).
   const blockKey = v1.sandbox ? 'sandbox' : 'agent'
@@ -57,7 +70,8 @@ export function normalizeV1(v1: KitSpecV1): Normalized {
   const entry = block?.entrypoint
   const run = entry?.run ?? (v1.binary ? [v1.binary] : undefined)
   const args = entry?.args ?? v1.runOptions
-  if (image !== undefined || run !== undefined || args !== undefined || entry?.ttyArgs !== undefined) {
+  const ttyArgs = entry?.ttyArgs ?? v1.interactiveOptions
+  if (image !== undefined || run !== undefined || args !== undefined || ttyArgs !== undefined) {
     spec.sandbox = {}
     if (image !== undefined) {
       spec.sandbox.image = image
@@ -67,10 +81,10 @@ export function normalizeV1(v1: KitSpecV1): Normalized {
       spec.sandbox.entrypoint = [...run]
       from(['sandbox', 'entrypoint'], entry?.run ? [blockKey, 'entrypoint', 'run'] : ['binary'])
     }
-    if (args !== undefined || entry?.ttyArgs !== undefined) {
+    if (args !== undefined || ttyArgs !== undefined) {
       spec.sandbox.command = {}
       if (args !== undefined) spec.sandbox.command.default = [...args]
-      if (entry?.ttyArgs !== undefined) spec.sandbox.command.interactive = [...entry.ttyArgs]
+      if (ttyArgs !== undefined) spec.sandbox.command.interactive = [...ttyArgs]
       from(['sandbox', 'command'], [blockKey, 'entrypoint'])
     }
   }
@@ -111,38 +125,110 @@ export function normalizeV1(v1: KitSpecV1): Normalized {
   take(v1.network?.deniedDomains, deny, 'deny', ['network', 'deniedDomains'])
   take(v1.caps?.network?.deny, deny, 'deny', ['caps', 'network', 'deny'])
 
-  // serviceDomains + serviceAuth + credentials.sources + proxyManaged → credentials[].apiKey.inject.
+  // Credentials, folded as sbx's v1 loader does (spec/normalize.go, normalizeLegacyCredentials and
+  // normalizeLegacyOAuthBlock): `credentials:` is a list of v2 entries or a mapping with sources:;
+  // a v2 entry for a service suppresses the v1 fold for it; credentials.sources, serviceDomains +
+  // serviceAuth and environment.proxyManaged become one credential per service (sorted); a
+  // top-level oauth: joins its service's credential or becomes one.
   const serviceDomains = v1.network?.serviceDomains ?? {}
   const serviceAuth = v1.network?.serviceAuth ?? {}
-  const sources = v1.credentials?.sources ?? {}
-  const proxyManaged = new Set(v1.environment?.proxyManaged ?? [])
-  const services = [...new Set([...Object.values(serviceDomains), ...Object.keys(serviceAuth)])]
-  const credentials: Credential[] = []
-  for (const service of services) {
-    const auth = serviceAuth[service] ?? {headerName: 'Authorization', valueFormat: 'Bearer %s'}
-    const domains = Object.entries(serviceDomains).filter(([, s]) => s === service).map(([d]) => d)
-    const envName = sources[service]?.env?.[0] ?? service.toUpperCase().replace(/[^A-Z0-9]+/g, '_') + '_API_KEY'
-    const inject: Inject[] = domains.map((domain) => ({domain, header: auth.headerName, format: auth.valueFormat}))
-    const credential: Credential = {service, apiKey: {name: envName, proxyManaged: true, inject}}
-    if (sources[service]?.required) credential.required = true
-    from(['credentials', credentials.length], serviceAuth[service] ? ['network', 'serviceAuth', service] : ['network', 'serviceDomains'])
-    domains.forEach((domain, i) => from(['credentials', credentials.length, 'apiKey', 'inject', i], ['network', 'serviceDomains', domain]))
-    credentials.push(credential)
+  const listed = Array.isArray(v1.credentials) ? (v1.credentials as Credential[]) : []
+  const sources = (!Array.isArray(v1.credentials) ? v1.credentials?.sources : undefined) ?? {}
+  const credentials: Credential[] = listed.map((c) => structuredClone(c))
+  listed.forEach((_, i) => from(['credentials', i], ['credentials', i]))
+  const v2Services = new Set(credentials.map((c) => c.service))
+  interface Pending {origin: PathSegment[]; required?: boolean; envName?: string; proxyManaged?: boolean; inject: Inject[]; injectOrigins: PathSegment[][]}
+  const pending = new Map<string, Pending>()
+  const get = (service: string, origin: PathSegment[]): Pending => {
+    let p = pending.get(service)
+    if (!p) pending.set(service, (p = {origin, inject: [], injectOrigins: []}))
+    return p
+  }
+  for (const [service, src] of Object.entries(sources)) {
+    if (v2Services.has(service)) continue
+    const p = get(service, ['credentials', 'sources', service])
+    if (src.required) p.required = true
+    if (src.env?.length) p.envName = src.env[0]
+  }
+  for (const domain of Object.keys(serviceDomains).sort()) {
+    const service = serviceDomains[domain]
+    if (v2Services.has(service)) continue
+    const p = get(service, serviceAuth[service] ? ['network', 'serviceAuth', service] : ['network', 'serviceDomains', domain])
+    const auth = serviceAuth[service]
+    p.inject.push(auth ? {domain, header: auth.headerName, format: auth.valueFormat || '%s'} : {domain})
+    p.injectOrigins.push(['network', 'serviceDomains', domain])
     // In v1 a service domain is reachable by being a service domain; v2 spells the allow out.
-    for (const domain of domains) {
-      if (!allow.includes(domain)) {
-        from(['permissions', 'network', 'allow', allow.length], ['network', 'serviceDomains', domain])
-        allow.push(domain)
+    if (!allow.includes(domain)) {
+      from(['permissions', 'network', 'allow', allow.length], ['network', 'serviceDomains', domain])
+      allow.push(domain)
+    }
+  }
+  const envToService = new Map<string, string>()
+  for (const [service, src] of Object.entries(sources)) for (const e of src.env ?? []) envToService.set(e, service)
+  for (const [i, name] of (v1.environment?.proxyManaged ?? []).entries()) {
+    const service = envToService.get(name) ?? deriveServiceKey(name)
+    if (v2Services.has(service)) continue
+    const p = get(service, ['environment', 'proxyManaged', i])
+    p.envName ??= name
+    p.proxyManaged = true
+  }
+  for (const service of [...pending.keys()].sort()) {
+    const p = pending.get(service)!
+    const credential: Credential = {service}
+    if (p.required) credential.required = true
+    from(['credentials', credentials.length], p.origin)
+    if (p.envName !== undefined || p.inject.length) {
+      credential.apiKey = {name: p.envName ?? '', ...(p.proxyManaged ? {proxyManaged: true} : {}), inject: p.inject}
+      p.injectOrigins.forEach((o, j) => from(['credentials', credentials.length, 'apiKey', 'inject', j], o))
+    }
+    credentials.push(credential)
+  }
+  if (v1.oauth) {
+    const o = v1.oauth
+    const oauth: NonNullable<Credential['oauth']> = {}
+    if (o.tokenEndpoint) oauth.tokenEndpoint = {...o.tokenEndpoint}
+    if (o.sentinels) oauth.sentinels = {...o.sentinels}
+    if (o.credentialFile) oauth.credentialFile = structuredClone(o.credentialFile)
+    if (o.skipIfEnv) oauth.skipIfEnv = [...o.skipIfEnv]
+    if (o.responseFields) oauth.responseFields = {...o.responseFields}
+    if (o.passthroughResponse !== undefined) oauth.passthrough = o.passthroughResponse
+    const i = credentials.findIndex((c) => c.service === o.service)
+    if (i === -1) {
+      from(['credentials', credentials.length], ['oauth'])
+      credentials.push({service: o.service, oauth})
+    } else {
+      const c = credentials[i]
+      from(['credentials', i, 'oauth'], ['oauth'])
+      const hosts: string[] = []
+      // An apiKey made only of routing domains (serviceDomains without serviceAuth) is OAuth routing.
+      if (c.apiKey && !c.apiKey.name && (c.apiKey.inject ?? []).every((inj) => inj.header === undefined)) {
+        for (const inj of c.apiKey.inject ?? []) if (inj.domain && inj.domain !== oauth.tokenEndpoint?.host) hosts.push(inj.domain)
+        delete c.apiKey
+      }
+      if (!c.oauth) {
+        if (hosts.length) oauth.resourceHosts = hosts.sort()
+        c.oauth = oauth
+      } else if (hosts.length) {
+        c.oauth.resourceHosts = [...new Set([...(c.oauth.resourceHosts ?? []), ...hosts])].sort()
       }
     }
+    deprecated(['oauth'], 'the top-level oauth: block is deprecated; it is read as credentials[].oauth of its service (as sbx does)')
   }
   for (const service of Object.keys(sources)) {
     deprecated(['credentials', 'sources', service], `credentials.sources is host-side discovery and is not part of a v2 kit; bind the secret with: kit secret set ${service}`)
   }
-  for (const name of proxyManaged) {
-    if (!credentials.some((c) => c.apiKey?.name === name)) {
-      deprecated(['environment', 'proxyManaged'], `proxyManaged ${name} names no service of network.serviceAuth; ignored`)
-    }
+  // A service domain without serviceAuth is routing only: sbx injects nothing there (no header), so
+  // the v2 model keeps the allow rule and no inject entry.
+  for (const [service, p] of pending) {
+    const apiKey = credentials.find((c) => c.service === service)?.apiKey
+    if (!apiKey) continue
+    p.inject.forEach((inj, j) => {
+      if (inj.header === undefined) deprecated(p.injectOrigins[j], `service ${service} has no network.serviceAuth entry, so nothing is injected into ${inj.domain} (as in sbx); add serviceAuth.${service} with headerName and valueFormat`)
+    })
+    apiKey.inject = (apiKey.inject ?? []).filter((inj) => inj.header !== undefined)
+  }
+  if (v1.environment?.proxyManaged?.length) {
+    deprecated(['environment', 'proxyManaged'], 'environment.proxyManaged is deprecated; it is read as credentials[].apiKey.name with proxyManaged: true (as sbx does)')
   }
   if (allow.length || deny.length) {
     spec.permissions = {network: {}}
@@ -210,7 +296,7 @@ export function normalizeV1(v1: KitSpecV1): Normalized {
   }
   if (volumes.length) spec.volumes = volumes
 
-  for (const key of ['secrets', 'egress', 'settings', 'oauth', 'kitDir', 'build'] as const) {
+  for (const key of ['secrets', 'egress', 'settings', 'kitDir', 'persistence', 'build'] as const) {
     if (v1[key] !== undefined) deprecated([key], `${key} is not supported by kit and is ignored`)
   }
   return {spec, origins, warnings}

@@ -145,6 +145,8 @@ function toDiagnostic(err: ErrorObject, path: PathSegment[], source: SpecSource,
     }
     case 'propertyNames':
       return undefined // reported by the nested `pattern` error on the name, below
+    case 'if':
+      return undefined // the failing then/else branch reports the error itself
     case 'minItems':
       return make(`${where} must have at least ${params.limit} item${params.limit === 1 ? '' : 's'}`)
     case 'uniqueItems':
@@ -176,7 +178,6 @@ function patternMessage(path: PathSegment[], where: string, value: string, patte
   if (path[0] === 'environment' && path[1] === 'variables')
     return `environment variable name "${last}" is invalid: use letters, digits and _, not starting with a digit`
   if (path[0] === 'args' && path.length === 2) return `argument name "${last}" is invalid: use letters, digits, _ and -, not starting with a digit`
-  if (last === 'user') return `${where} "${value}" must be a numeric uid such as "0" or "1000"`
   if (last === 'mode') return `${where} "${value}" must be an octal file mode such as "0644"`
   return `${where} "${value}" does not match ${pattern}`
 }

@@ -17,6 +17,13 @@ export const RESERVED_ENV = new Set([
   'HOME', 'USER', 'SHELL', 'PATH', 'LD_PRELOAD', 'LD_LIBRARY_PATH',
   'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'ALL_PROXY', 'all_proxy',
 ])
+/**
+ * The proxy variables: sbx refuses to let a kit override them at launch, not in its validator, and
+ * catalog kits set them; kit warns at validation and kit run drops them (runtime/sandbox/plan.ts).
+ */
+export const PROXY_ENV = new Set(['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY'])
+/** A setup step's user: a numeric uid or a user name of the image. */
+const USER_RE = /^([0-9]+|[A-Za-z_][A-Za-z0-9_.-]*\$?)$/
 export const RESERVED_ENV_PREFIXES = ['DASH_', 'SBX_', 'DOCKER_', 'KIT_']
 
 export interface ValidateContext {
@@ -103,7 +110,21 @@ export function validateSemantics(spec: KitSpec, ctx: ValidateContext): Diagnost
     const at = (...rest: PathSegment[]): PathSegment[] => ['credentials', i, ...rest]
     if (services.has(cred.service)) report(at('service'), `credential service "${cred.service}" is declared twice (also credentials[${services.get(cred.service)}])`, 'credential-duplicate')
     services.set(cred.service, i)
-    if (!cred.apiKey && !cred.oauth) report(at(), `credentials[${i}] (${cred.service}) needs apiKey or oauth`, 'credential-shape')
+    // sbx accepts a credential with neither (its v1 fold makes them from a sources entry without env).
+    if (!cred.apiKey && !cred.oauth) report(at(), `credentials[${i}] (${cred.service}) has neither apiKey nor oauth: nothing is injected for it`, 'credential-shape', 'warning')
+    if (cred.oauth) {
+      // As sbx's ValidateOAuth (spec/validate.go): these are refused there too.
+      const o = cred.oauth
+      const op = at('oauth')
+      if (!o.tokenEndpoint?.host) report(op, `credentials[${i}].oauth: tokenEndpoint.host is required`, 'oauth-shape')
+      if (!o.tokenEndpoint?.path) report(op, `credentials[${i}].oauth: tokenEndpoint.path is required`, 'oauth-shape')
+      if (!o.passthrough && !o.sentinels?.accessToken) report(op, `credentials[${i}].oauth: sentinels.accessToken is required (unless passthrough: true)`, 'oauth-shape')
+      if (!o.passthrough && !o.sentinels?.refreshToken) report(op, `credentials[${i}].oauth: sentinels.refreshToken is required (unless passthrough: true)`, 'oauth-shape')
+      if (o.credentialFile && !o.credentialFile.path) report([...op, 'credentialFile'], `credentials[${i}].oauth: credentialFile.path is required`, 'oauth-shape')
+      if (o.credentialFile && !o.credentialFile.template && !Object.keys(o.credentialFile.structure ?? {}).length) {
+        report([...op, 'credentialFile'], `credentials[${i}].oauth: credentialFile requires either template or structure`, 'oauth-shape')
+      }
+    }
     if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(cred.service)) report(at('service'), `credentials[${i}].service "${cred.service}" should be lower-case letters, digits and hyphens`, 'credential-service', 'warning')
     if (cred.provider !== undefined) report(at('provider'), `credentials[${i}].provider is reserved by sbx and has no effect`, 'not-implemented', 'warning', 'key')
     const name = cred.apiKey?.name
@@ -148,9 +169,22 @@ export function validateSemantics(spec: KitSpec, ctx: ValidateContext): Diagnost
     report(['environment', 'proxyManaged'], 'environment.proxyManaged is ignored in schema v2: set credentials[].apiKey.proxyManaged', 'deprecated', 'warning', 'key')
   }
   for (const name of Object.keys(spec.environment?.variables ?? {})) {
+    if (PROXY_ENV.has(name.toUpperCase())) {
+      report(['environment', 'variables', name], `environment variable ${name} is the sandbox's proxy setting: kit run drops it (sbx refuses to override it at launch)`, 'proxy-env', 'warning', 'key')
+      continue
+    }
     if (RESERVED_ENV.has(name)) report(['environment', 'variables', name], `environment variable ${name} is set by the sandbox and must not be set by a kit`, 'reserved-env', 'error', 'key')
     const prefix = RESERVED_ENV_PREFIXES.find((p) => name.startsWith(p))
     if (prefix) report(['environment', 'variables', name], `environment variable ${name}: the prefix ${prefix} is reserved`, 'reserved-env', 'error', 'key')
+  }
+
+  // Setup steps' users: sbx does not restrict them (the image's users decide); kit runs a name it
+  // finds in the image's /etc/passwd and stops at launch on one it does not.
+  for (const stage of ['install', 'startup'] as const) {
+    for (const [i, step] of (spec.setup?.[stage] ?? []).entries()) {
+      if (step.user === undefined || step.user === '' || ctx.argDependent(['setup', stage, i, 'user'])) continue
+      if (!USER_RE.test(step.user)) report(['setup', stage, i, 'user'], `setup.${stage}[${i}].user "${step.user}" is neither a uid nor a user name; the image must have such a user`, 'user', 'warning')
+    }
   }
 
   // Setup files and volumes: absolute, normalised paths.

@@ -10,7 +10,7 @@ export const AGENT_HOME = '/home/agent'
 export const DEFAULT_MEMORY_FILE = 'AGENTS.md'
 
 /** Variables the sandbox sets itself: a kit or an image cannot override them. */
-const RESERVED = new Set(['HOME', 'USER', 'LOGNAME', 'SHELL', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'LD_PRELOAD', 'LD_LIBRARY_PATH'])
+const RESERVED = new Set(['HOME', 'USER', 'LOGNAME', 'SHELL', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'all_proxy', 'LD_PRELOAD', 'LD_LIBRARY_PATH'])
 
 export interface PlanInput {
   sandbox: ComposedSandbox
@@ -45,7 +45,8 @@ export function guestEnvironment(sandbox: ComposedSandbox, imageEnv: readonly st
     const k = line.slice(0, eq)
     if (!RESERVED.has(k) && /^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) env[k] = line.slice(eq + 1)
   }
-  for (const [k, v] of Object.entries(sandbox.environment)) if (!RESERVED.has(k)) env[k] = v
+  // The proxy variables in any case (kit validate warns about them; kit run prints that warning).
+  for (const [k, v] of Object.entries(sandbox.environment)) if (!RESERVED.has(k) && !RESERVED.has(k.toUpperCase())) env[k] = v
   // A kit's apiKey.name gets a value only from the proxy, and only when its secret is bound.
   for (const c of sandbox.credentials) {
     const name = c.apiKey?.name

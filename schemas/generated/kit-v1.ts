@@ -26,6 +26,10 @@ export interface KitSpecV1 {
    * Deprecated: use agent.entrypoint.args.
    */
   runOptions?: string[]
+  /**
+   * Arguments for an interactive (TTY) run; sandbox.command.interactive in v2.
+   */
+  interactiveOptions?: string[]
   security?: {
     privileged?: boolean
   }
@@ -43,6 +47,9 @@ export interface KitSpecV1 {
     [k: string]: string
   }
   extends?: string
+  requires?: {
+    agent?: string
+  }
   agent?: AgentBlock
   sandbox?: AgentBlock
   secrets?: string[]
@@ -51,7 +58,12 @@ export interface KitSpecV1 {
   }
   network?: Network
   caps?: Caps
-  credentials?: Credentials
+  /**
+   * As sbx's v1 decoder: a mapping with sources: (host-side discovery), or a list of v2 credentials.
+   */
+  credentials?: {
+    [k: string]: unknown
+  }
   environment?: Environment
   settings?: {
     containerSettings?: {
@@ -59,7 +71,7 @@ export interface KitSpecV1 {
     }
   }
   commands?: Commands
-  oauth?: {}
+  oauth?: OAuthPolicy
   /**
    * Deprecated spelling of agentContext.
    */
@@ -70,6 +82,10 @@ export interface KitSpecV1 {
    * Deprecated; ignored.
    */
   kitDir?: string
+  /**
+   * Deprecated; ignored (as sbx).
+   */
+  persistence?: string
   mixins?: string[]
   locked?: string[]
   licenses?: string[]
@@ -92,7 +108,10 @@ export interface KitSpecV1 {
 export interface AgentBlock {
   image?: string
   aiFilename?: string
-  persistence?: 'persistent' | 'ephemeral'
+  /**
+   * Deprecated; ignored (as sbx).
+   */
+  persistence?: string
   entrypoint?: {
     run?: string[]
     args?: string[]
@@ -140,23 +159,6 @@ export interface Caps {
 }
 /**
  * This interface was referenced by `KitSpecV1`'s JSON-Schema
- * via the `definition` "Credentials".
- */
-export interface Credentials {
-  sources?: {
-    [k: string]: {
-      env?: string[]
-      file?: {
-        path: string
-        parser?: string
-      }
-      priority?: 'env-first' | 'file-first'
-      required?: boolean
-    }
-  }
-}
-/**
- * This interface was referenced by `KitSpecV1`'s JSON-Schema
  * via the `definition` "Environment".
  */
 export interface Environment {
@@ -191,4 +193,123 @@ export interface Commands {
     onlyIfMissing?: boolean
     description?: string
   }[]
+}
+/**
+ * The v1 top-level oauth: block; normalised into credentials[].oauth of its service, as sbx does.
+ *
+ * This interface was referenced by `KitSpecV1`'s JSON-Schema
+ * via the `definition` "OAuthPolicy".
+ */
+export interface OAuthPolicy {
+  service: string
+  tokenEndpoint?: {
+    host: string
+    path: string
+  }
+  sentinels?: {
+    accessToken?: string
+    refreshToken?: string
+  }
+  credentialFile?: {
+    path: string
+    template?: string
+    structure?: {}
+  }
+  skipIfEnv?: string[]
+  responseFields?: {
+    accessToken?: string
+    refreshToken?: string
+    expiresIn?: string
+    scope?: string
+  }
+  passthroughResponse?: boolean
+}
+/**
+ * This interface was referenced by `KitSpecV1`'s JSON-Schema
+ * via the `definition` "Credentials".
+ */
+export interface Credentials {
+  sources?: {
+    [k: string]: {
+      env?: string[]
+      file?: {
+        path: string
+        parser?: string
+      }
+      priority?: 'env-first' | 'file-first'
+      required?: boolean
+    }
+  }
+}
+/**
+ * This interface was referenced by `KitSpecV1`'s JSON-Schema
+ * via the `definition` "Credential".
+ */
+export interface Credential {
+  /**
+   * The service name (lower-kebab by convention), unique across a composition.
+   */
+  service: string
+  description?: string
+  required?: boolean
+  apiKey?: ApiKey
+  oauth?: OAuth
+  /**
+   * Reserved by sbx for later use; ignored.
+   */
+  provider?: string
+}
+/**
+ * This interface was referenced by `KitSpecV1`'s JSON-Schema
+ * via the `definition` "ApiKey".
+ */
+export interface ApiKey {
+  /**
+   * The environment variable the agent sees; empty (as in sbx's catalog): no variable is set, the proxy still injects.
+   */
+  name: string
+  proxyManaged?: boolean
+  inject?: Inject[]
+}
+/**
+ * This interface was referenced by `KitSpecV1`'s JSON-Schema
+ * via the `definition` "Inject".
+ */
+export interface Inject {
+  domain: string
+  /**
+   * Header to overwrite. With scheme bearer it defaults to Authorization.
+   */
+  header?: string
+  format?: string
+  scheme?: 'bearer' | 'basic'
+  username?: string
+}
+/**
+ * This interface was referenced by `KitSpecV1`'s JSON-Schema
+ * via the `definition` "OAuth".
+ */
+export interface OAuth {
+  tokenEndpoint?: {
+    host: string
+    path: string
+  }
+  resourceHosts?: string[]
+  sentinels?: {
+    accessToken?: string
+    refreshToken?: string
+  }
+  credentialFile?: {
+    path: string
+    template?: string
+    structure?: {}
+  }
+  skipIfEnv?: string[]
+  responseFields?: {
+    accessToken?: string
+    refreshToken?: string
+    expiresIn?: string
+    scope?: string
+  }
+  passthrough?: boolean
 }

@@ -1,7 +1,7 @@
 /* Generated from schemas/ by scripts/gen-types.mjs (json-schema-to-typescript). Do not edit. */
 
 /**
- * A numeric uid.
+ * A user name of the image (root, agent, ...) or a numeric uid, as sbx reads it (the image's users decide); empty means the step's default.
  *
  * This interface was referenced by `KitSpecV2`'s JSON-Schema
  * via the `definition` "User".
@@ -132,7 +132,7 @@ export interface Credential {
  */
 export interface ApiKey {
   /**
-   * The environment variable the agent sees.
+   * The environment variable the agent sees; empty (as in sbx's catalog): no variable is set, the proxy still injects.
    */
   name: string
   proxyManaged?: boolean

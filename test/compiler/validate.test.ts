@@ -54,13 +54,18 @@ const invalid: Case[] = [
   {title: 'inject scheme with format', spec: mixin('permissions: {network: {allow: [a.example]}}\ncredentials:\n  - service: s\n    apiKey: {name: A, inject: [{domain: a.example, scheme: bearer, format: "%s"}]}\n'), message: /'scheme' and 'format' are mutually exclusive/},
   {title: 'basic scheme without username', spec: mixin('permissions: {network: {allow: [a.example]}}\ncredentials:\n  - service: s\n    apiKey: {name: A, inject: [{domain: a.example, scheme: basic}]}\n'), message: /scheme basic requires a username/},
   {title: 'unknown inject scheme', spec: mixin('credentials:\n  - service: s\n    apiKey: {name: A, inject: [{domain: a.example, scheme: digest}]}\n'), message: /scheme must be one of: "bearer", "basic"/},
-  {title: 'reserved environment variable', spec: mixin('environment:\n  variables:\n    HTTP_PROXY: x\n'), at: '6:5', message: /HTTP_PROXY is set by the sandbox/},
+  {title: 'reserved environment variable', spec: mixin('environment:\n  variables:\n    LD_PRELOAD: x\n'), at: '6:5', message: /LD_PRELOAD is set by the sandbox/},
   {title: 'reserved environment prefix', spec: mixin('environment:\n  variables:\n    SBX_MODE: x\n'), at: '6:5', message: /prefix SBX_ is reserved/},
   {title: 'invalid environment name', spec: mixin('environment:\n  variables:\n    1BAD: x\n'), message: /environment variable name "1BAD" is invalid/},
   {title: 'setup file path escaping with ..', spec: mixin('setup:\n  files:\n    - {path: "/home/agent/../../etc/passwd", content: x}\n'), message: /must not contain "\.\." segments/},
   {title: 'relative setup file path', spec: mixin('setup:\n  files:\n    - {path: "notes.txt", content: x}\n'), message: /must be an absolute path/},
   {title: 'bad file mode', spec: mixin('setup:\n  files:\n    - {path: /x, content: x, mode: "999"}\n'), message: /mode "999" must be an octal file mode/},
-  {title: 'non-numeric user', spec: mixin('setup:\n  install:\n    - {command: "true", user: root}\n'), message: /user "root" must be a numeric uid/},
+  // As sbx's ValidateOAuth (spec/validate.go).
+  {title: 'oauth without a token endpoint', spec: mixin('credentials:\n  - service: s\n    oauth: {sentinels: {accessToken: a, refreshToken: b}}\n'), at: '6:12', message: /oauth: tokenEndpoint\.host is required/},
+  {title: 'oauth without sentinels', spec: mixin('credentials:\n  - service: s\n    oauth: {tokenEndpoint: {host: h.example, path: /t}}\n'), message: /sentinels\.accessToken is required/},
+  {title: 'v1 top-level oauth without service', spec: 'schemaVersion: "1"\nkind: mixin\nname: x\noauth: {tokenEndpoint: {host: h, path: /t}}\n', at: '4:1', message: /missing required key "service" in oauth/},
+  {title: 'v1 credentials of a third shape', spec: 'schemaVersion: "1"\nkind: mixin\nname: x\ncredentials: token\n', at: '4:14', message: /credentials must be a mapping/},
+  {title: 'v1 initFiles mode not octal', spec: 'schemaVersion: "1"\nkind: mixin\nname: x\ncommands:\n  initFiles:\n    - {path: /x, content: y, mode: "999"}\n', message: /mode "999" must be an octal file mode/},
   {title: 'startup command as a string', spec: mixin('setup:\n  startup:\n    - {command: "echo hi"}\n'), message: /setup\.startup\[0\]\.command must be a list/},
   {title: 'port out of range', spec: mixin('ports:\n  - {container: 0}\n'), message: /ports\[0\]\.container must be >= 1/},
   {title: 'bad memory size', spec: sandbox('  resources: {memory: lots}\n'), message: /sandbox\.resources\.memory "lots" does not match/},
@@ -152,5 +157,60 @@ describe('kit validate: what sbx accepts is accepted', () => {
   it('a mixin\'s agentInstructions.filename is ignored with a warning', async () => {
     const kit = await loadKit(makeKit(mixin('agentInstructions: {filename: X.md, content: hi}\n')))
     assert.ok(kit.warnings.some((w) => /only used by a sandbox kit/.test(w.message)))
+  })
+
+  it('a setup step may run as a user name (sbx does not restrict it: the image\'s users decide)', async () => {
+    const kit = await loadKit(makeKit(mixin('setup:\n  install:\n    - {command: "true", user: root}\n    - {command: "true", user: agent}\n  startup:\n    - {command: ["true"], user: "1000"}\n')))
+    assert.deepEqual(kit.spec.setup?.install?.map((s) => s.user), ['root', 'agent'])
+    assert.equal(kit.warnings.length, 0)
+  })
+  it('apiKey.name may be empty: no environment variable is set, the proxy still injects', async () => {
+    const kit = await loadKit(makeKit(mixin('permissions: {network: {allow: [a.example]}}\ncredentials:\n  - service: s\n    apiKey: {name: "", inject: [{domain: a.example, scheme: bearer}]}\n')))
+    assert.equal(kit.spec.credentials?.[0].apiKey?.name, '')
+  })
+  it('proxy variables in environment.variables are a warning (kit run drops them, as sbx refuses them at launch)', async () => {
+    const result = await validateKit(makeKit(mixin('environment:\n  variables:\n    NO_PROXY: localhost\n    all_proxy: socks5://x\n    KEEP: 1\n')))
+    assert.equal(result.valid, true)
+    const warnings = result.diagnostics.filter((d) => d.code === 'proxy-env')
+    assert.deepEqual(warnings.map((w) => [w.line, w.column]), [[6, 5], [7, 5]])
+    assert.match(warnings[0].message, /NO_PROXY .* kit run drops it/)
+  })
+  it('a v1 mixin may set extends (sbx\'s no-extends rule is schema v2 only): ignored with a warning', async () => {
+    const kit = await loadKit(makeKit('schemaVersion: "1"\nkind: mixin\nname: x\nextends: base\n'))
+    assert.equal(kit.spec.extends, undefined)
+    assert.ok(kit.warnings.some((w) => /extends on a mixin is ignored/.test(w.message) && w.line === 4))
+  })
+  it('v1 credentials as a list of v2 entries (sbx\'s v1 decoder reads both shapes)', async () => {
+    const kit = await loadKit(makeKit('schemaVersion: "1"\nkind: mixin\nname: x\nnetwork:\n  allowedDomains: [api.example]\ncredentials:\n  - service: ex\n    apiKey: {name: EX_KEY, proxyManaged: true, inject: [{domain: api.example, header: X-Key, format: "%s"}]}\n'))
+    assert.deepEqual(kit.spec.credentials, [{service: 'ex', apiKey: {name: 'EX_KEY', proxyManaged: true, inject: [{domain: 'api.example', header: 'X-Key', format: '%s'}]}}])
+  })
+  it('v1 credentials.sources, serviceDomains/serviceAuth and environment.proxyManaged fold as sbx folds them', async () => {
+    const kit = await loadKit(makeKit([
+      'schemaVersion: "1"', 'kind: mixin', 'name: x',
+      'network:', '  serviceDomains: {b.example: beta, a.example: alpha, r.example: routed}', '  serviceAuth: {alpha: {headerName: X-A, valueFormat: "%s"}}',
+      'credentials:', '  sources:', '    alpha: {env: [ALPHA_KEY], required: true}', '    gamma: {file: {path: ~/.gamma}}',
+      'environment:', '  proxyManaged: [ALPHA_KEY, DELTA_API_KEY]', '',
+    ].join('\n')))
+    assert.deepEqual(kit.spec.credentials, [
+      {service: 'alpha', required: true, apiKey: {name: 'ALPHA_KEY', proxyManaged: true, inject: [{domain: 'a.example', header: 'X-A', format: '%s'}]}},
+      {service: 'beta', apiKey: {name: '', inject: []}},
+      {service: 'delta', apiKey: {name: 'DELTA_API_KEY', proxyManaged: true, inject: []}},
+      {service: 'gamma'},
+      {service: 'routed', apiKey: {name: '', inject: []}},
+    ])
+    assert.ok(kit.warnings.some((w) => /service beta has no network\.serviceAuth entry, so nothing is injected/.test(w.message)))
+    assert.deepEqual(kit.spec.permissions?.network?.allow, ['a.example', 'b.example', 'r.example'])
+    assert.ok(kit.warnings.some((w) => /environment\.proxyManaged is deprecated/.test(w.message)))
+  })
+  it('a v1 top-level oauth: joins its service\'s credential, its routing domains become resourceHosts (as sbx)', async () => {
+    const kit = await loadKit(makeKit([
+      'schemaVersion: "1"', 'kind: mixin', 'name: x',
+      'network:', '  serviceDomains: {api.g.example: google, oauth2.g.example: google}',
+      'oauth:', '  service: google', '  tokenEndpoint: {host: oauth2.g.example, path: /token}', '  sentinels: {accessToken: sbx-a, refreshToken: sbx-r}', '',
+    ].join('\n')))
+    assert.deepEqual(kit.spec.credentials, [{service: 'google', oauth: {
+      tokenEndpoint: {host: 'oauth2.g.example', path: '/token'}, sentinels: {accessToken: 'sbx-a', refreshToken: 'sbx-r'}, resourceHosts: ['api.g.example'],
+    }}])
+    assert.ok(kit.warnings.some((w) => /top-level oauth: block is deprecated/.test(w.message) && w.line === 6))
   })
 })

@@ -16,5 +16,6 @@ function findRoot(start: string): string {
 
 export const repoRoot = findRoot(dirname(fileURLToPath(import.meta.url)))
 export const sampleKitsDir = join(repoRoot, 'sample-kits')
-export const corpusDir = resolve(repoRoot, '..', 'shared', 'corpus')
+// A worktree sits one level deeper (wt/NAME) than a clone: look one folder further up as well.
+export const corpusDir = [resolve(repoRoot, '..', 'shared', 'corpus'), resolve(repoRoot, '..', '..', 'shared', 'corpus')].find((d) => existsSync(d)) ?? resolve(repoRoot, '..', 'shared', 'corpus')
 export const kitBin = join(repoRoot, 'bin', 'kit')
