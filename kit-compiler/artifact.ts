@@ -7,13 +7,15 @@ import {join} from 'node:path'
 import type {Readable} from 'node:stream'
 import {createGunzip} from 'node:zlib'
 import tar from 'tar-stream'
+import yauzl from 'yauzl'
 import {type Descriptor, isDigest, isManifest, MediaType} from '../registry-client/descriptor.js'
 import {NotFoundError} from '../registry-client/errors.js'
 import type {GcResult, OciLayoutStore} from '../registry-client/layout-store.js'
 import {type ManifestLike, parseManifest, successors} from '../registry-client/manifest.js'
 import type {Fetcher} from '../registry-client/target.js'
+import {readAll} from '../registry-client/verify.js'
 import {KitValidationError, type Diagnostic} from './diagnostics.js'
-import {Annotation, ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, type KitSpec} from './model.js'
+import {Annotation, ARTIFACT_TYPE, ARTIFACT_TYPE_V1, CONFIG_MEDIA_TYPE, type KitSpec, V1_ZIP_MEDIA_TYPE} from './model.js'
 
 /** A reference in the store that is not a kit artifact (or not a well-formed one). */
 export class NotAKitError extends Error {
@@ -35,9 +37,14 @@ export interface KitArtifact {
   config: Descriptor
   /** The spec.yaml bytes exactly as authored. */
   specBytes: Buffer
+  /** The layer holding the files: the one tar+gzip layer (v2), or the ZIP (sbx's v1 artifact). */
   layer: Descriptor
+  /** `v2`: sbx's OCI-v2 layout; `v1-zip`: sbx's legacy v1 artifact (spec.yaml and files/ in one ZIP layer). */
+  format: KitFormat
   annotations: Record<string, string>
 }
+
+export type KitFormat = 'v2' | 'v1-zip'
 
 export interface LayerFile {
   path: string
@@ -65,9 +72,115 @@ export function tagOf(reference: string): string | undefined {
   return colon > reference.lastIndexOf('/') ? reference.slice(colon + 1) : 'latest'
 }
 
-/** True when a manifest has the kit's shape (artifactType, or the config type when a registry dropped it). */
+/**
+ * True when a manifest has a kit's shape: sbx's v2 artifactType, or (a registry dropped it) the v2
+ * config media type; or sbx's legacy v1 artifact, recognised by its ZIP layer (OCI-v2.md §8).
+ */
 export function isKitManifest(m: ManifestLike): boolean {
-  return m.artifactType === ARTIFACT_TYPE || m.config?.mediaType === CONFIG_MEDIA_TYPE
+  if (m.artifactType === ARTIFACT_TYPE || m.config?.mediaType === CONFIG_MEDIA_TYPE) return true
+  return (m.artifactType === undefined || m.artifactType === ARTIFACT_TYPE_V1) && (m.layers ?? []).some((l) => l.mediaType === V1_ZIP_MEDIA_TYPE)
+}
+
+/**
+ * Which layer holds a kit's files, as sbx's consumer picks it: layers of media types it does not
+ * know (signatures, attestations) are ignored; a v2 kit has exactly one tar+gzip layer, a v1 kit
+ * exactly one ZIP layer.
+ */
+export function kitLayer(m: ManifestLike, reference: string): {format: KitFormat; layer: Descriptor} {
+  const layers = m.layers ?? []
+  const v2 = m.artifactType === ARTIFACT_TYPE || m.config?.mediaType === CONFIG_MEDIA_TYPE
+  const wanted = v2 ? MediaType.OciLayerTarGzip : V1_ZIP_MEDIA_TYPE
+  const found = layers.filter((l) => l.mediaType === wanted)
+  if (found.length !== 1) {
+    throw new NotAKitError(reference, `a ${v2 ? 'v2' : 'v1'} kit has exactly one ${wanted} layer, this has ${found.length} (of ${layers.length} layers)`)
+  }
+  return {format: v2 ? 'v2' : 'v1-zip', layer: found[0]!}
+}
+
+/** The biggest v1 ZIP layer read (held in memory: kits are small). */
+export const MAX_ZIP_LAYER_BYTES = 256 * 1024 * 1024
+
+export interface ZipKitEntry {
+  /** The layer path kit uses for files: `home/agent/<rel>` or `workspace/<rel>`. */
+  path: string
+  type: 'file' | 'directory'
+  mode: number
+  data?: Buffer
+}
+
+/**
+ * The contents of a v1 kit ZIP (sbx's legacy artifact: the kit directory zipped, spec.yaml at the
+ * root, files/home and files/workspace beside it; a single top-level folder holding them is
+ * accepted too). Entries are checked as a layer's are: relative, normalised, regular files and
+ * directories only; anything outside files/home and files/workspace is ignored.
+ */
+export async function readZipKit(zip: Buffer, reference: string): Promise<{specBytes: Buffer; entries: ZipKitEntry[]}> {
+  const bad = (why: string) => new NotAKitError(reference, `its v1 ZIP layer ${why}`)
+  const raw = await new Promise<Array<{name: string; dir: boolean; mode: number; data?: Buffer}>>((resolveAll, reject) => {
+    yauzl.fromBuffer(zip, {lazyEntries: true, strictFileNames: true, validateEntrySizes: true}, (err, zf) => {
+      if (err || !zf) return reject(bad(`is not a readable ZIP (${err?.message ?? 'no archive'})`))
+      const out: Array<{name: string; dir: boolean; mode: number; data?: Buffer}> = []
+      zf.on('error', (e: Error) => reject(bad(`is not a readable ZIP (${e.message})`)))
+      zf.on('end', () => resolveAll(out))
+      zf.on('entry', (entry: yauzl.Entry) => {
+        const unixMode = (entry.externalFileAttributes >>> 16) & 0xffff
+        const fileType = unixMode & 0o170000
+        const dir = entry.fileName.endsWith('/')
+        if (fileType !== 0 && fileType !== 0o100000 && fileType !== 0o040000) {
+          zf.close()
+          return reject(bad(`holds ${entry.fileName}, which is not a regular file or a directory`))
+        }
+        if (dir) {
+          out.push({name: entry.fileName.replace(/\/$/, ''), dir, mode: unixMode & 0o777})
+          return zf.readEntry()
+        }
+        zf.openReadStream(entry, (e, stream) => {
+          if (e || !stream) return reject(bad(`entry ${entry.fileName}: ${e?.message ?? 'unreadable'}`))
+          const chunks: Buffer[] = []
+          stream.on('data', (c: Buffer) => chunks.push(c))
+          stream.on('error', (se: Error) => reject(bad(`entry ${entry.fileName}: ${se.message}`)))
+          stream.on('end', () => {
+            out.push({name: entry.fileName, dir, mode: unixMode & 0o777, data: Buffer.concat(chunks)})
+            zf.readEntry()
+          })
+        })
+      })
+      zf.readEntry()
+    })
+  })
+  for (const e of raw) {
+    const segments = e.name.split('/')
+    if (e.name.startsWith('/') || segments.some((x) => x === '..' || x === '.' || x === '')) throw bad(`holds ${JSON.stringify(e.name)}, which is not a relative, normalised path`)
+  }
+  // spec.yaml at the root, or in the one top-level folder that holds everything.
+  let prefix = ''
+  const spec = (p: string) => raw.find((e) => !e.dir && (e.name === `${p}spec.yaml` || e.name === `${p}spec.yml`))
+  if (!spec('')) {
+    const tops = new Set(raw.map((e) => e.name.split('/')[0]!))
+    if (tops.size === 1) prefix = `${[...tops][0]}/`
+  }
+  const specEntry = raw.find((e) => !e.dir && e.name === `${prefix}spec.yaml`) ?? spec(prefix)
+  if (!specEntry?.data) throw bad('has no spec.yaml at its root')
+  const entries: ZipKitEntry[] = []
+  for (const e of raw) {
+    if (!e.name.startsWith(prefix)) continue
+    const rel = e.name.slice(prefix.length)
+    let path: string | undefined
+    if (rel.startsWith('files/home/')) path = `home/agent/${rel.slice('files/home/'.length)}`
+    else if (rel.startsWith('files/workspace/')) path = `workspace/${rel.slice('files/workspace/'.length)}`
+    if (path === undefined) continue
+    // sbx masks modes and reads 0 as 0644; kit keeps the exec bit as it does for tar layers.
+    const mode = e.dir ? 0o755 : e.mode & 0o111 ? 0o755 : 0o644
+    entries.push(e.dir ? {path, type: 'directory', mode} : {path, type: 'file', mode, data: e.data})
+  }
+  entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+  return {specBytes: specEntry.data, entries}
+}
+
+/** Reads a v1 ZIP layer (verified) and its contents. */
+export async function fetchZipKit(target: Fetcher, layer: Descriptor, reference: string): Promise<{specBytes: Buffer; entries: ZipKitEntry[]}> {
+  const zip = await readAll(await target.fetch(layer), layer, MAX_ZIP_LAYER_BYTES)
+  return readZipKit(zip, reference)
 }
 
 /** Reads and checks the kit artifact `reference` points at (verified against its digests). */
@@ -82,19 +195,18 @@ export async function readKitArtifact(store: OciLayoutStore, reference: string):
   }
   const config = manifest.config
   if (!config) throw new NotAKitError(reference, 'the manifest has no config')
-  const layers = manifest.layers ?? []
-  if (layers.length !== 1) throw new NotAKitError(reference, `a kit has exactly one layer, this has ${layers.length}`)
-  const layer = layers[0]!
-  if (layer.mediaType !== MediaType.OciLayerTarGzip) throw new NotAKitError(reference, `its layer is ${layer.mediaType}, not ${MediaType.OciLayerTarGzip}`)
-  const specBytes = await store.fetchBytes(config)
+  const {format, layer} = kitLayer(manifest, reference)
+  // v2: the config is the spec as authored; v1: the config is empty and spec.yaml is in the ZIP.
+  const specBytes = format === 'v2' ? await store.fetchBytes(config) : (await fetchZipKit(store, layer, reference)).specBytes
   return {
     reference: ref,
-    descriptor: {...descriptor, artifactType: manifest.artifactType ?? ARTIFACT_TYPE},
+    descriptor: {...descriptor, artifactType: manifest.artifactType ?? (format === 'v2' ? ARTIFACT_TYPE : ARTIFACT_TYPE_V1)},
     manifest,
     manifestBytes,
     config,
     specBytes,
     layer,
+    format,
     annotations: manifest.annotations ?? {},
   }
 }
@@ -114,6 +226,10 @@ export function tarGzEntries(source: Readable): tar.Extract {
 
 /** The entries of a kit layer in any store or registry (streamed and verified; contents are not kept). */
 export async function listLayerFiles(target: Fetcher, layer: Descriptor): Promise<LayerFile[]> {
+  if (layer.mediaType === V1_ZIP_MEDIA_TYPE) {
+    const {entries} = await fetchZipKit(target, layer, layer.digest)
+    return entries.map((e) => ({path: e.path, type: e.type, mode: e.mode, size: e.data?.length ?? 0}))
+  }
   const files: LayerFile[] = []
   for await (const entry of tarGzEntries(await target.fetch(layer))) {
     const h = entry.header
@@ -124,7 +240,7 @@ export async function listLayerFiles(target: Fetcher, layer: Descriptor): Promis
 }
 
 /** Parses and normalises spec bytes read from an artifact (the same loader as `kit validate`). */
-export async function normaliseSpecBytes(specBytes: Buffer, shownAs: string): Promise<{spec: KitSpec; warnings: Diagnostic[]}> {
+export async function normaliseSpecBytes(specBytes: Buffer, shownAs: string): Promise<{spec: KitSpec; warnings: Diagnostic[]; schemaVersion: string}> {
   const dir = await mkdtemp(join(tmpdir(), 'kit-spec-'))
   try {
     await writeFile(join(dir, 'spec.yaml'), specBytes)
@@ -133,7 +249,7 @@ export async function normaliseSpecBytes(specBytes: Buffer, shownAs: string): Pr
     const result = await validateKit(dir, {checkFileContents: false})
     const rename = (d: Diagnostic): Diagnostic => ({...d, file: d.file.endsWith('spec.yaml') ? shownAs : d.file})
     if (!result.valid || !result.kit) throw new KitValidationError(result.diagnostics.map(rename))
-    return {spec: result.kit.spec, warnings: result.kit.warnings.map(rename)}
+    return {spec: result.kit.spec, warnings: result.kit.warnings.map(rename), schemaVersion: result.kit.schemaVersion}
   } finally {
     await rm(dir, {recursive: true, force: true})
   }
@@ -183,6 +299,10 @@ export interface KitInspection {
   size: number
   mediaType: string
   artifactType: string
+  /** `v2`, or `v1-zip` (sbx's legacy artifact). */
+  format: KitFormat
+  /** The schema version of the spec the artifact holds ("1" or "2"). */
+  schemaVersion: string
   manifest: ManifestLike
   annotations: Record<string, string>
   config: Descriptor
@@ -196,14 +316,16 @@ export interface KitInspection {
 
 export async function inspectKit(store: OciLayoutStore, reference: string): Promise<KitInspection> {
   const art = await readKitArtifact(store, reference)
-  const {spec} = await normaliseSpecBytes(art.specBytes, `${art.reference} (config ${art.config.digest})`)
+  const {spec, schemaVersion} = await normaliseSpecBytes(art.specBytes, art.format === 'v2' ? `${art.reference} (config ${art.config.digest})` : `${art.reference} (spec.yaml in layer ${art.layer.digest})`)
   const files = await listLayerFiles(store, art.layer)
   return {
     reference: art.reference,
     digest: art.descriptor.digest,
     size: art.descriptor.size,
     mediaType: art.descriptor.mediaType,
-    artifactType: art.manifest.artifactType ?? ARTIFACT_TYPE,
+    artifactType: art.manifest.artifactType ?? (art.format === 'v2' ? ARTIFACT_TYPE : ARTIFACT_TYPE_V1),
+    format: art.format,
+    schemaVersion,
     manifest: art.manifest,
     annotations: art.annotations,
     config: art.config,

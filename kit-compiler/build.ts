@@ -89,20 +89,24 @@ export async function buildKit(dir: string, opts: BuildOptions): Promise<BuildRe
 }
 
 /** The manifest of a kit artifact, as canonical bytes (fixed key order, sorted annotations, no spaces). */
-export function kitManifest(kit: Pick<LoadedKit, 'spec'>, config: Descriptor, layer: Descriptor, created: string): Buffer {
+export function kitManifest(kit: Pick<LoadedKit, 'spec'> & Partial<Pick<LoadedKit, 'schemaVersion'>>, config: Descriptor, layer: Descriptor, created: string): Buffer {
   const manifest = {
     schemaVersion: 2,
     mediaType: MediaType.OciManifest,
     artifactType: ARTIFACT_TYPE,
     config: {mediaType: config.mediaType, digest: config.digest, size: config.size},
     layers: [{mediaType: layer.mediaType, digest: layer.digest, size: layer.size}],
-    annotations: sortedObject(kitAnnotations(kit.spec, created)),
+    annotations: sortedObject(kitAnnotations(kit.spec, created, kit.schemaVersion)),
   }
   return Buffer.from(JSON.stringify(manifest), 'utf8')
 }
 
-/** The manifest annotations of kit-format.md §4. */
-export function kitAnnotations(spec: KitSpec, created: string): Record<string, string> {
+/**
+ * The manifest annotations of kit-format.md §4. The config holds the spec as authored: for a
+ * schema v1 source (which sbx itself publishes as a v1 ZIP artifact) the annotation
+ * vnd.docker.sandbox.kit.schema-version says so; a v2 source has none (as sbx's).
+ */
+export function kitAnnotations(spec: KitSpec, created: string, schemaVersion?: string): Record<string, string> {
   const a: Record<string, string> = {
     [Annotation.Name]: spec.name,
     [Annotation.Kind]: spec.kind,
@@ -112,6 +116,7 @@ export function kitAnnotations(spec: KitSpec, created: string): Record<string, s
   if (spec.version) a[Annotation.Version] = spec.version
   if (spec.description) a[Annotation.Description] = spec.description
   if (spec.sourceURL) a[Annotation.Source] = spec.sourceURL
+  if (schemaVersion !== undefined && schemaVersion !== '2') a[Annotation.SchemaVersion] = schemaVersion
   return a
 }
 

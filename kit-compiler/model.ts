@@ -17,6 +17,10 @@ export type KitSpec = Omit<KitSpecV2, 'kind' | 'schemaVersion'> & {
 
 export const ARTIFACT_TYPE = 'application/vnd.docker.sandbox.kit.v2'
 export const CONFIG_MEDIA_TYPE = 'application/vnd.docker.sandbox.kit.v2.spec+yaml'
+/** sbx's legacy v1 artifact: spec.yaml and files/ in one ZIP layer, an empty config. */
+export const V1_ZIP_MEDIA_TYPE = 'application/vnd.docker.sandbox.kit.v1.content.zip'
+/** The artifactType kit reports for a v1 ZIP artifact that carries none. */
+export const ARTIFACT_TYPE_V1 = 'application/vnd.docker.sandbox.kit.v1'
 
 export const Annotation = {
   Name: 'vnd.docker.sandbox.kit.name',
@@ -26,4 +30,6 @@ export const Annotation = {
   Description: 'org.opencontainers.image.description',
   Source: 'org.opencontainers.image.source',
   Created: 'org.opencontainers.image.created',
+  /** Set by kit when the config holds a schema v1 spec.yaml (a v2 artifact's config is v2). */
+  SchemaVersion: 'vnd.docker.sandbox.kit.schema-version',
 } as const

@@ -7,7 +7,7 @@ import {InvalidReferenceError, NotFoundError, RegistryClientError, TagExistsErro
 import {parseManifest} from './manifest.js'
 import {parseReference} from './reference.js'
 import {RemoteRepository, type RemoteOptions} from './remote.js'
-import {publishTags, tagForVersion, versionOfTag} from './semver.js'
+import {publishTags, tagForVersion, tagVersionMismatch, versionOfTag} from './semver.js'
 import type {ProgressEvent, ReadOnlyTarget} from './target.js'
 import {readAll} from './verify.js'
 
@@ -32,6 +32,8 @@ export interface PushResult {
   tags: string[]
   bytesUploaded: number
   blobsSkipped: number
+  /** What the caller should hear about (a tag that disagrees with the kit's version). */
+  warnings: string[]
 }
 
 const DEFAULT_VERSION_ANNOTATIONS = ['org.opencontainers.image.version']
@@ -54,6 +56,13 @@ export async function push(src: ReadOnlyTarget, srcRef: string, dest: string, op
     return result(ref.withDigest(root.digest).toString(), root, [], r.bytesCopied, r.blobsSkipped)
   }
 
+  const warnings: string[] = []
+  if (ref.tag !== undefined) {
+    const annotations = parseManifest(bytes, srcRef).annotations ?? {}
+    const declared = (opts.versionAnnotations ?? DEFAULT_VERSION_ANNOTATIONS).map((k) => annotations[k]).find((v) => v !== undefined && v !== '')
+    const mismatch = tagVersionMismatch(ref.tag, declared)
+    if (mismatch) warnings.push(mismatch)
+  }
   let exact = ref.tag
   let version = exact !== undefined ? versionOfTag(exact) : undefined
   if (exact === undefined) {
@@ -79,7 +88,7 @@ export async function push(src: ReadOnlyTarget, srcRef: string, dest: string, op
     await repo.pushReference(root, bytes, tag)
     bytesUploaded += bytes.byteLength
   }
-  return result(ref.withTag(exact).toString(), root, [exact, ...moving], bytesUploaded, r.blobsSkipped)
+  return {...result(ref.withTag(exact).toString(), root, [exact, ...moving], bytesUploaded, r.blobsSkipped), warnings}
 }
 
 /** The registry repository a store reference was pulled from ("host/team/x:1" → host, team/x). */
@@ -103,5 +112,5 @@ async function currentDigest(repo: RemoteRepository, tag: string): Promise<strin
 }
 
 function result(reference: string, root: Descriptor, tags: string[], bytesUploaded: number, blobsSkipped: number): PushResult {
-  return {reference, digest: root.digest, mediaType: root.mediaType, size: root.size, tags, bytesUploaded, blobsSkipped}
+  return {reference, digest: root.digest, mediaType: root.mediaType, size: root.size, tags, bytesUploaded, blobsSkipped, warnings: []}
 }

@@ -19,6 +19,27 @@ export function versionOfTag(tag: string): string | undefined {
   return parsed && parsed.raw === candidate ? candidate : undefined
 }
 
+/**
+ * Tags that are not versions of the kit: sbx's GC anchor tags (`_kit_<tag>`, pushed beside a kit
+ * tag) and referrer / signature fallback tags (`sha256-<hex>`, `sha256-<hex>.sig`).
+ */
+export function isHousekeepingTag(tag: string): boolean {
+  return tag.startsWith('_kit_') || /^sha256-[a-f0-9]{64}(\..+)?$/.test(tag)
+}
+
+/**
+ * Why pushing a kit of version `declared` (its spec.yaml version) to `tag` is suspicious, or
+ * undefined: a tag that reads as a version (1.4.2, v1.4.2, or a moving 1.4 / 1) should be that
+ * version or a prefix of it; other tags (latest, dev) say nothing about the version.
+ */
+export function tagVersionMismatch(tag: string, declared: string | undefined): string | undefined {
+  if (!declared || !/^v?\d/.test(tag)) return undefined
+  const bare = tag.replace(/^v/, '')
+  const exact = tagForVersion(declared)
+  if (bare === exact || exact.startsWith(`${bare}.`)) return undefined
+  return `tag ${tag} does not match the kit's version ${declared} (spec.yaml version:); sbx publishers keep them aligned`
+}
+
 /** True for a string that looks like a range rather than a tag. */
 export function isRange(value: string): boolean {
   return semver.validRange(value) !== null && versionOfTag(value) === undefined

@@ -25,7 +25,7 @@ export default class Push extends KitCommand {
     ...registryFlags,
   }
 
-  async run(): Promise<{reference: string; digest: string; tags: string[]; bytesUploaded: number; blobsSkipped: number; signature?: {referrer: string}; provenance?: {referrer: string}}> {
+  async run(): Promise<{reference: string; digest: string; tags: string[]; bytesUploaded: number; blobsSkipped: number; warnings: string[]; signature?: {referrer: string}; provenance?: {referrer: string}}> {
     const {args, flags} = await this.parse(Push)
     const store = await OciLayoutStore.open(storeDir())
     const isDir = await stat(args.src).then((s) => s.isDirectory(), () => false)
@@ -48,13 +48,14 @@ export default class Push extends KitCommand {
       bar.done()
     }
     const signed = signer ? await signer(r.reference, r.digest) : undefined
+    if (!this.jsonEnabled()) for (const w of r.warnings) process.stderr.write(`kit: warning: ${w}\n`)
     if (!this.jsonEnabled()) {
       this.log(`${r.reference} ${r.digest}`)
       this.log(`tags: ${r.tags.join(', ') || '(none)'}; ${r.bytesUploaded} bytes uploaded, ${r.blobsSkipped} already present`)
       if (signed) this.log(`signed with ${signed.keyId}${signed.provenance ? ', provenance attached' : ''}`)
     }
     return {
-      reference: r.reference, digest: r.digest, tags: r.tags, bytesUploaded: r.bytesUploaded, blobsSkipped: r.blobsSkipped,
+      reference: r.reference, digest: r.digest, tags: r.tags, bytesUploaded: r.bytesUploaded, blobsSkipped: r.blobsSkipped, warnings: r.warnings,
       ...(signed ? {signature: signed.signature, ...(signed.provenance ? {provenance: signed.provenance} : {})} : {}),
     }
   }

@@ -1,6 +1,7 @@
 import {Args} from '@oclif/core'
 import {parseReference} from '../../registry-client/reference.js'
 import {RemoteRepository} from '../../registry-client/remote.js'
+import {isHousekeepingTag} from '../../registry-client/semver.js'
 import {KitCommand} from '../base.js'
 import {registryFlags, registryOptions} from '../registry.js'
 
@@ -12,7 +13,8 @@ export default class Tags extends KitCommand {
   async run(): Promise<string[]> {
     const {args, flags} = await this.parse(Tags)
     const ref = parseReference(args.repository)
-    const tags = (await new RemoteRepository(ref, await registryOptions(flags)).tags()).sort()
+    // sbx's _kit_ GC anchors and sha256- referrer fallback tags are not versions of the kit.
+    const tags = (await new RemoteRepository(ref, await registryOptions(flags)).tags()).filter((t) => !isHousekeepingTag(t)).sort()
     if (!this.jsonEnabled()) for (const t of tags) this.log(t)
     return tags
   }

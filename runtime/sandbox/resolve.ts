@@ -12,7 +12,7 @@ import {createGunzip} from 'node:zlib'
 import tar from 'tar-stream'
 import {parse as parseYaml} from 'yaml'
 import {parseKitArgFlags} from '../../kit-compiler/args.js'
-import {readKitArtifact, storeRef} from '../../kit-compiler/artifact.js'
+import {fetchZipKit, readKitArtifact, storeRef} from '../../kit-compiler/artifact.js'
 import {composeKits, type ComposedSandbox, type Conflict} from '../../kit-compiler/compose.js'
 import {loadKit, type LoadedKit} from '../../kit-compiler/load.js'
 import {resolveExtends, type ParentResolver} from '../../kit-compiler/extends.js'
@@ -135,33 +135,47 @@ export async function materialiseKit(store: OciLayoutStore, digest: string, env:
   const tmp = await mkdtemp(join(base, '.tmp-'))
   try {
     await writeFile(join(tmp, 'spec.yaml'), artifact.specBytes)
-    const extract = tar.extract()
-    const source = await store.fetch(artifact.layer)
-    const gunzip = createGunzip()
-    source.on('error', (e) => gunzip.destroy(e))
-    gunzip.on('error', (e) => extract.destroy(e))
-    source.pipe(gunzip).pipe(extract as unknown as NodeJS.WritableStream)
-    for await (const entry of extract) {
-      const h = entry.header
-      const rel = entryPath(h.name)
-      let target: string | undefined
-      if (rel === 'home/agent' || rel?.startsWith('home/agent/')) target = join('files', 'home', rel.slice('home/agent'.length))
-      else if (rel === 'workspace' || rel?.startsWith('workspace/')) target = join('files', 'workspace', rel.slice('workspace'.length))
-      if (target === undefined || (h.type !== 'file' && h.type !== 'directory')) {
-        entry.resume()
-        continue
+    if (artifact.format === 'v1-zip') {
+      // sbx's legacy v1 artifact: the kit directory as a ZIP (entries already checked and routed).
+      for (const e of (await fetchZipKit(store, artifact.layer, digest)).entries) {
+        const out = join(tmp, e.path.startsWith('home/agent/') ? join('files', 'home', e.path.slice('home/agent/'.length)) : join('files', 'workspace', e.path.slice('workspace/'.length)))
+        if (e.type === 'directory') {
+          await mkdir(out, {recursive: true, mode: 0o755})
+          continue
+        }
+        await mkdir(join(out, '..'), {recursive: true, mode: 0o755})
+        await writeFile(out, e.data ?? Buffer.alloc(0), {mode: e.mode})
       }
-      const out = join(tmp, target)
-      if (h.type === 'directory') {
-        await mkdir(out, {recursive: true, mode: 0o755})
-        entry.resume()
-        continue
+    }
+    if (artifact.format === 'v2') {
+      const extract = tar.extract()
+      const source = await store.fetch(artifact.layer)
+      const gunzip = createGunzip()
+      source.on('error', (e) => gunzip.destroy(e))
+      gunzip.on('error', (e) => extract.destroy(e))
+      source.pipe(gunzip).pipe(extract as unknown as NodeJS.WritableStream)
+      for await (const entry of extract) {
+        const h = entry.header
+        const rel = entryPath(h.name)
+        let target: string | undefined
+        if (rel === 'home/agent' || rel?.startsWith('home/agent/')) target = join('files', 'home', rel.slice('home/agent'.length))
+        else if (rel === 'workspace' || rel?.startsWith('workspace/')) target = join('files', 'workspace', rel.slice('workspace'.length))
+        if (target === undefined || (h.type !== 'file' && h.type !== 'directory')) {
+          entry.resume()
+          continue
+        }
+        const out = join(tmp, target)
+        if (h.type === 'directory') {
+          await mkdir(out, {recursive: true, mode: 0o755})
+          entry.resume()
+          continue
+        }
+        await mkdir(join(out, '..'), {recursive: true, mode: 0o755})
+        const chunks: Buffer[] = []
+        for await (const c of entry) chunks.push(c as Buffer)
+        const mode = (h.mode ?? 0) & 0o777
+        await writeFile(out, Buffer.concat(chunks), {mode: mode === 0 ? 0o644 : mode & 0o111 ? 0o755 : 0o644})
       }
-      await mkdir(join(out, '..'), {recursive: true, mode: 0o755})
-      const chunks: Buffer[] = []
-      for await (const c of entry) chunks.push(c as Buffer)
-      const mode = (h.mode ?? 0) & 0o777
-      await writeFile(out, Buffer.concat(chunks), {mode: mode === 0 ? 0o644 : mode & 0o111 ? 0o755 : 0o644})
     }
     await writeFile(join(tmp, '.complete'), `${digest}\n`)
     await rm(dir, {recursive: true, force: true})
