@@ -1,0 +1,2 @@
+module sbxlayer
+go 1.19
