@@ -27,6 +27,15 @@ describe('cli: validate, init, migrate', function () {
     assert.match(r.stdout, /shell-agent: valid \(sandbox shell-agent/)
   })
 
+  it('kit validate: exit 0 for a kit sbx accepts with warnings, 1 for one sbx refuses (the acceptance interface)', () => {
+    const accepted = kit(['validate', join(corpusDir, 'kits', 'dynatrace')])
+    assert.equal(accepted.status, 0, accepted.stderr)
+    assert.match(accepted.stderr, /spec\.yaml:43:5: .*NO_PROXY .*kit run drops it/)
+    const refused = kit(['validate', join(corpusDir, 'invalid', 'aws')])
+    assert.equal(refused.status, 1)
+    assert.match(refused.stderr, /spec\.yaml:\d+:1: unknown key "caps"/)
+  })
+
   it('kit validate: exit 1 and file:line:col: message for an invalid kit', () => {
     const dir = makeKit(mixin('colour: blue\n'))
     const r = kit(['validate', dir])
