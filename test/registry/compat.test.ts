@@ -13,6 +13,7 @@ import {locateKit} from '../../runtime/sandbox/resolve.js'
 import {loadKit} from '../../kit-compiler/load.js'
 import {composeKitList} from '../../kit-compiler/compose.js'
 import {V1_ZIP_MEDIA_TYPE} from '../../kit-compiler/model.js'
+import {readZipKit} from '../../kit-compiler/artifact.js'
 import {describe as describeBytes, MediaType, OciLayoutStore, RemoteRepository, type Descriptor} from '../../registry-client/index.js'
 import {runKit} from '../support/cli.js'
 import {sampleKitsDir} from '../support/paths.js'
@@ -176,5 +177,18 @@ describe('registries: sbx v1 ZIP kits, dropped artifactType, unknown layers, hou
       assert.equal(ok.code, 0, ok.stderr)
       assert.deepEqual(ok.json.warnings, [], tag)
     }
+  })
+
+  it('a v1 ZIP holding a symlink, a path with .., or no spec.yaml is not a kit (nothing is written)', async () => {
+    const src = join(dir, 'bad-zip')
+    await mkdir(join(src, 'files', 'home'), {recursive: true})
+    await writeFile(join(src, 'spec.yaml'), V1_SPEC)
+    await run('ln', ['-s', '/etc/passwd', join(src, 'files', 'home', 'passwd')])
+    await run('zip', ['-q', '-r', '-X', '-y', join(dir, 'link.zip'), 'spec.yaml', 'files'], {cwd: src})
+    await assert.rejects(readZipKit(await readFile(join(dir, 'link.zip')), 'link.zip'), /not a kit: its v1 ZIP layer holds files\/home\/passwd, which is not a regular file or a directory/)
+    await run('python3', ['-c', 'import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], "w") as z:\n  z.writestr("spec.yaml", sys.argv[2])\n  z.writestr("files/home/../../escape", "x")\n', join(dir, 'dots.zip'), V1_SPEC])
+    await assert.rejects(readZipKit(await readFile(join(dir, 'dots.zip')), 'dots.zip'), /not a kit: its v1 ZIP layer/)
+    await run('zip', ['-q', '-r', '-X', join(dir, 'nospec.zip'), 'files/workspace'], {cwd: join(dir, 'zip-tools')})
+    await assert.rejects(readZipKit(await readFile(join(dir, 'nospec.zip')), 'nospec.zip'), /has no spec\.yaml at its root/)
   })
 })
