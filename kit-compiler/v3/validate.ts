@@ -67,10 +67,8 @@ export async function validateV3Source(src: V3Source): Promise<V3ValidationResul
     diagnostics.push({severity: 'warning', file, ...locate(path), message, code})
   }
 
-  if (value.schemaVersion === 3) {
-    error(['schemaVersion'], 'schemaVersion must be the string "3": write schemaVersion: "3"', 'schema-version')
-    return done(diagnostics)
-  }
+  const svNode = loc.spec.doc.get('schemaVersion', true) as {type?: string; value?: unknown} | undefined
+  if (svNode && typeof svNode.value === 'number') warn(['schemaVersion'], 'schemaVersion should be the string "3": write schemaVersion: "3"', 'schema-version')
   if (value.schemaVersion !== '3') {
     error(value.schemaVersion === undefined ? [] : ['schemaVersion'], value.schemaVersion === undefined
       ? 'missing required key "schemaVersion" (write schemaVersion: "3")'
@@ -81,7 +79,7 @@ export async function validateV3Source(src: V3Source): Promise<V3ValidationResul
   if (diagnostics.some((d) => d.severity === 'error')) return done(diagnostics)
   const d = value as unknown as KitDescriptorV3
 
-  checkTopLevel(d, src, error)
+  checkTopLevel(d, src, error, locate)
   const args = checkArgs(d, error)
   checkReferences(value, args, error)
   checkRelations(d, error)
@@ -138,9 +136,11 @@ function decode(loc: Located): Record<string, any> {
 
 type ErrorAt = (path: readonly PathSegment[], message: string, code: string, which?: 'key' | 'value') => void
 
-function checkTopLevel(d: KitDescriptorV3, src: V3Source, error: ErrorAt): void {
+function checkTopLevel(d: KitDescriptorV3, src: V3Source, error: ErrorAt, locate: Locate): void {
   const recipes = (['build', 'dockerfile', 'kits'] as const).filter((k) => d[k] !== undefined)
-  if (recipes.length > 1) error([recipes[1]!], `${recipes.join(' and ')} are mutually exclusive: a kit's content recipe lives in exactly one place (SPEC-v3 §3.4, §4)`, 'recipe-exclusive', 'key')
+  const pos = (k: string) => locate([k], 'key')
+  const later = [...recipes].sort((a, b) => pos(a).line - pos(b).line || pos(a).column - pos(b).column)
+  if (recipes.length > 1) error([later[later.length - 1]!], `${recipes.join(' and ')} are mutually exclusive: a kit's content recipe lives in exactly one place (SPEC-v3 §3.4, §4)`, 'recipe-exclusive', 'key')
   if (src.form === 'comment') {
     for (const k of recipes) error([k], `a comment descriptor must not declare ${k}: the Dockerfile it sits in is the recipe (SPEC-v3 §3.3)`, 'comment-recipe', 'key')
   }
@@ -327,11 +327,11 @@ async function checkCapabilities(d: KitDescriptorV3, src: V3Source, error: Error
 
   for (const e of all) {
     const cfgPath = [...e.path, 'config']
+    if (e.type === T.Sbx && d.kind === 'mixin') error(e.path, 'com.docker.sandbox/sbx@1 is workload-only', 'sbx-mixin', 'key')
     if (CONFIG_LESS.has(e.type)) {
       if (e.configStated) error(cfgPath, `${e.type} takes no config (not even an empty one)`, 'config-less', 'key')
       continue
     }
-    if (e.type === T.Sbx && d.kind === 'mixin') error(e.path, 'com.docker.sandbox/sbx@1 is workload-only', 'sbx-mixin', 'key')
     if (!hasConfigSchema(e.type)) continue
     // Entries whose config references an arg are checked on the effective form, at create (§6, §11).
     if (JSON.stringify(e.config ?? {}).includes('${{')) continue
