@@ -104,7 +104,7 @@ export async function buildV3(dir: string, opts: V3BuildOptions): Promise<V3Buil
   let builtWith: V3BuildResult['builtWith'] = 'descriptor-only'
   if (kit.recipe) {
     const {engineBuild} = await import('./engine.js')
-    const image = await engineBuild(kit, published, {env: opts.engineEnv ?? process.env})
+    const image = await engineBuild(kit, published, {env: opts.engineEnv ?? process.env, epoch: epoch ?? 0})
     base = image
     if (image.dpkgStatus) published = withDerivedProvides(published, derivedDebProvides(image.dpkgStatus))
     builtWith = 'engine'

@@ -67,3 +67,10 @@ export const STAGE_DIR = 'usr/share/sandbox/kit'
 /** §9.4 size budget of the published descriptor. */
 export const DESCRIPTOR_WARN_BYTES = 64 * 1024
 export const DESCRIPTOR_MAX_BYTES = 512 * 1024
+
+/** §10: a v3 kit is a plain image manifest (image-config media type) carrying the descriptor annotation. */
+export function isV3Manifest(m: {mediaType?: string; artifactType?: string; config?: {mediaType: string}; annotations?: Record<string, string>}): boolean {
+  const config = m.config?.mediaType
+  return (config === 'application/vnd.oci.image.config.v1+json' || config === 'application/vnd.docker.container.image.v1+json') &&
+    typeof m.annotations?.[V3Annotation.Descriptor] === 'string'
+}

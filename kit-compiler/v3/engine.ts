@@ -29,6 +29,11 @@ function socketOf(env: NodeJS.ProcessEnv): string {
   throw new EngineUnavailableError(`DOCKER_HOST=${host}: kit builds through a local engine socket (unix://PATH) only`)
 }
 
+interface RawLayer {
+  tar: Buffer
+  diffId: string
+}
+
 export interface EngineImage {
   layers: ImageLayer[]
   /** The image config to publish (architecture, config). */
@@ -81,7 +86,7 @@ export function finalBase(dockerfile: string, buildArgs: Record<string, string>)
   return last
 }
 
-export async function engineBuild(kit: V3Kit, published: Published, o: {env: NodeJS.ProcessEnv}): Promise<EngineImage> {
+export async function engineBuild(kit: V3Kit, published: Published, o: {env: NodeJS.ProcessEnv; epoch: number}): Promise<EngineImage> {
   const socketPath = socketOf(o.env)
   const docker = new Docker({socketPath})
   try {
@@ -123,7 +128,9 @@ export async function engineBuild(kit: V3Kit, published: Published, o: {env: Nod
         out = {architecture: info.Architecture, config: deltaConfig(config, baseInfo?.Config ?? {})}
       }
     }
-    return {layers, config: out, dpkgStatus: published.descriptor.kind === 'workload' ? saved.dpkgStatus : undefined}
+    const clamped: ImageLayer[] = []
+    for (const l of layers) clamped.push(await clampLayer(l.tar, o.epoch))
+    return {layers: clamped, config: out, dpkgStatus: published.descriptor.kind === 'workload' ? saved.dpkgStatus : undefined}
   } finally {
     await docker.getImage(tag).remove({force: true}).catch(() => undefined)
   }
@@ -172,7 +179,7 @@ function deltaConfig(c: any, base: any): Record<string, unknown> {
 }
 
 /** Reads `docker save` output: the image's layers in order (re-compressed with gzip) and its dpkg status. */
-async function readSaved(stream: NodeJS.ReadableStream): Promise<{layers: ImageLayer[]; dpkgStatus?: string}> {
+async function readSaved(stream: NodeJS.ReadableStream): Promise<{layers: RawLayer[]; dpkgStatus?: string}> {
   const files = new Map<string, Buffer>()
   const extract = tar.extract()
   const done = new Promise<void>((resolve, reject) => {
@@ -191,7 +198,7 @@ async function readSaved(stream: NodeJS.ReadableStream): Promise<{layers: ImageL
   stream.pipe(extract as unknown as NodeJS.WritableStream)
   await done
   const manifest = JSON.parse(files.get('manifest.json')!.toString('utf8')) as Array<{Layers: string[]}>
-  const layers: ImageLayer[] = []
+  const layers: RawLayer[] = []
   let dpkgStatus: string | undefined
   for (const name of manifest[0]!.Layers) {
     let bytes = files.get(name)
@@ -199,11 +206,56 @@ async function readSaved(stream: NodeJS.ReadableStream): Promise<{layers: ImageL
     if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes)
     const status = await fileInTar(bytes, 'var/lib/dpkg/status')
     if (status !== undefined) dpkgStatus = status
-    const blob = gzipSync(bytes, {level: 6})
-    blob[9] = 0xff
-    layers.push({blob, diffId: `sha256:${createHash('sha256').update(bytes).digest('hex')}`})
+    layers.push({tar: bytes, diffId: `sha256:${createHash('sha256').update(bytes).digest('hex')}`})
   }
   return {layers, dpkgStatus}
+}
+
+/**
+ * A layer re-packed for reproducibility: every mtime clamped to `epoch` (SOURCE_DATE_EPOCH, else 0),
+ * as reproducible-builds' clamping does; owners, modes, links, xattrs and order kept.
+ */
+export async function clampLayer(tarBytes: Buffer, epoch: number): Promise<ImageLayer> {
+  const extract = tar.extract()
+  const pack = tar.pack()
+  const chunks: Buffer[] = []
+  pack.on('data', (c: unknown) => chunks.push(c as Buffer))
+  const packed = new Promise<void>((resolve, reject) => {
+    pack.on('end', () => resolve())
+    pack.on('error', reject)
+  })
+  const limit = new Date(epoch * 1000)
+  const done = new Promise<void>((resolve, reject) => {
+    extract.on('entry', (header, body, next) => {
+      const h = {...header, mtime: header.mtime && header.mtime > limit ? limit : header.mtime}
+      delete (h as any).atime
+      delete (h as any).ctime
+      if (h.pax) {
+        const pax: Record<string, string> = {...(h.pax as Record<string, string>)}
+        for (const k of ['mtime', 'atime', 'ctime']) delete pax[k]
+        h.pax = pax
+      }
+      const parts: Buffer[] = []
+      body.on('data', (c: unknown) => parts.push(c as Buffer))
+      body.on('end', () => {
+        const content = Buffer.concat(parts)
+        const done = (err?: Error | null) => (err ? reject(err) : next())
+        if (header.type === 'file' || header.type === 'contiguous-file') pack.entry(h, content, done)
+        else pack.entry(h, done)
+      })
+      body.on('error', reject)
+    })
+    extract.on('finish', () => resolve())
+    extract.on('error', reject)
+  })
+  extract.end(tarBytes)
+  await done
+  pack.finalize()
+  await packed
+  const out = Buffer.concat(chunks)
+  const blob = gzipSync(out, {level: 6})
+  blob[9] = 0xff
+  return {blob, diffId: `sha256:${createHash('sha256').update(out).digest('hex')}`}
 }
 
 async function fileInTar(tarBytes: Buffer, path: string): Promise<string | undefined> {

@@ -52,7 +52,15 @@ export async function validateV3Dir(dir: string): Promise<V3ValidationResult | u
   return validateV3Source(source)
 }
 
-export async function validateV3Source(src: V3Source): Promise<V3ValidationResult> {
+export interface V3ValidateOptions {
+  /**
+   * A published descriptor (read from a manifest annotation, §11 ValidatePublished): no files to
+   * check, and the published-form rules apply (kind never set, provides literal and versioned).
+   */
+  published?: boolean
+}
+
+export async function validateV3Source(src: V3Source, opts: V3ValidateOptions = {}): Promise<V3ValidationResult> {
   const parsed = parseV3(src)
   const diagnostics = [...parsed.diagnostics]
   const loc = parsed.loc
@@ -82,16 +90,17 @@ export async function validateV3Source(src: V3Source): Promise<V3ValidationResul
   checkTopLevel(d, src, error, locate)
   const args = checkArgs(d, error)
   checkReferences(value, args, error)
-  checkRelations(d, error)
-  await checkCapabilities(d, src, error, locate, (list) => diagnostics.push(...list))
+  checkRelations(d, error, opts.published === true && d.kind === 'workload')
+  await checkCapabilities(d, src, error, locate, (list) => diagnostics.push(...list), opts)
   checkKits(d, error)
 
   const size = Buffer.byteLength(JSON.stringify(d))
   if (size > DESCRIPTOR_MAX_BYTES) error([], `descriptor is ${size} bytes as JSON; the limit is ${DESCRIPTOR_MAX_BYTES} (512 KiB, SPEC-v3 §9.4): move bulk into layers`, 'descriptor-too-large', 'key')
   else if (size > DESCRIPTOR_WARN_BYTES) warn([], `descriptor is ${size} bytes as JSON, over the 64 KiB budget (SPEC-v3 §9.4)`, 'descriptor-large')
 
+  if (opts.published) checkPublished(d, error)
   let recipe: V3Recipe | undefined
-  if (!diagnostics.some((x) => x.severity === 'error')) {
+  if (!opts.published && !diagnostics.some((x) => x.severity === 'error')) {
     recipe = await findRecipe(d, src, error)
   }
   const kit: V3Kit = {dir: src.dir, source: src, descriptor: d, recipe, warnings: diagnostics.filter((x) => x.severity === 'warning')}
@@ -215,7 +224,7 @@ function checkReferences(value: Record<string, any>, declared: Set<string>, erro
   walk(value, [])
 }
 
-function checkRelations(d: KitDescriptorV3, error: ErrorAt): void {
+function checkRelations(d: KitDescriptorV3, error: ErrorAt, allowDerived = false): void {
   const provided = new Map<string, number>()
   ;(d.provides ?? []).forEach((entry, i) => {
     try {
@@ -226,7 +235,7 @@ function checkRelations(d: KitDescriptorV3, error: ErrorAt): void {
         error(['provides', i], `provides "${entry}": an arg reference may stand only for the whole version (name@\${{ kit.args.X }})`, 'provides')
         return
       }
-      const p = ref ? {name: normalizeName(name!)} : parseProvide(entry)
+      const p = ref ? {name: normalizeName(name!)} : parseProvide(entry, {allowDerived})
       const seen = provided.get(p.name)
       if (seen !== undefined) error(['provides', i], `provides names ${p.name} twice (entries ${seen} and ${i})`, 'provides-duplicate')
       provided.set(p.name, i)
@@ -277,7 +286,7 @@ interface Entry {
 
 const HOST = /^(\*\*?|(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*|\[[0-9a-f:.]+\])(:\d{1,5})?$/i
 
-async function checkCapabilities(d: KitDescriptorV3, src: V3Source, error: ErrorAt, locate: Locate, push: (d: Diagnostic[]) => void): Promise<void> {
+async function checkCapabilities(d: KitDescriptorV3, src: V3Source, error: ErrorAt, locate: Locate, push: (d: Diagnostic[]) => void, opts: V3ValidateOptions): Promise<void> {
   const blocks: Entry[][] = [[]]
   const all: Entry[] = []
   ;(d.capabilities ?? []).forEach((item: any, i) => {
@@ -340,13 +349,13 @@ async function checkCapabilities(d: KitDescriptorV3, src: V3Source, error: Error
       push(schemaErrors)
       continue
     }
-    await checkConfig(e, src, error)
+    await checkConfig(e, src, error, opts)
   }
   checkInjectDomains(all, error)
 }
 
 /** Per-type rules of the capability pages that a schema cannot say. */
-async function checkConfig(e: Entry, src: V3Source, error: ErrorAt): Promise<void> {
+async function checkConfig(e: Entry, src: V3Source, error: ErrorAt, opts: V3ValidateOptions = {}): Promise<void> {
   const c = e.config ?? {}
   const p = [...e.path, 'config']
   switch (e.type) {
@@ -400,7 +409,7 @@ async function checkConfig(e: Entry, src: V3Source, error: ErrorAt): Promise<voi
         error([...p, 'directory'], `directory "${c.directory}" must be absolute and canonical`, 'agent-context-directory')
       }
       if (c.filename === '.' || c.filename === '..') error([...p, 'filename'], 'filename must name a file', 'agent-context-filename')
-      if (c.contentFile !== undefined) {
+      if (c.contentFile !== undefined && !opts.published) {
         const f = c.contentFile as string
         if (isAbsolute(f) || normalize(f).split(/[\\/]/)[0] === '..') error([...p, 'contentFile'], `contentFile "${f}" must be a path inside the kit's directory`, 'agent-context-file')
         else {
@@ -483,4 +492,22 @@ async function findRecipe(d: KitDescriptorV3, src: V3Source, error: ErrorAt): Pr
     return undefined
   }
   return {form: 'companion', path, text: await readFile(path, 'utf8')}
+}
+
+/** §11 published form: kind is workload or mixin, provides literal and versioned, listed kits pinned. */
+function checkPublished(d: KitDescriptorV3, error: ErrorAt): void {
+  if (d.kind === 'set') error(['kind'], 'a published descriptor never has kind: set (publishing derives workload or mixin)', 'published-kind')
+  ;(d.provides ?? []).forEach((entry, i) => {
+    if (entry.includes('${{')) error(['provides', i], `published provides "${entry}" still holds an arg reference`, 'published-provides')
+    else if (!entry.includes('@') && !d.version) error(['provides', i], `published provides "${entry}" carries no version and the descriptor no version: fallback (SPEC-v3 §9.2)`, 'published-provides')
+  })
+  for (const [name, a] of Object.entries(d.args ?? {})) {
+    if (!a.buildArg) continue
+    if (JSON.stringify({...d, args: undefined}).match(new RegExp(`\\$\\{\\{\\s*kit\\.args\\.${name}\\s*\\}\\}`))) {
+      error(['args', name], `build-phase arg "${name}" is still referenced in the published descriptor`, 'published-build-arg', 'key')
+    }
+  }
+  ;(d.kits ?? []).forEach((k, i) => {
+    if (!k.digest) error(['kits', i], `published kits[${i}] (${k.ref}) carries no digest`, 'published-kit-digest', 'key')
+  })
 }
