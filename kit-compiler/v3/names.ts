@@ -63,7 +63,7 @@ export function parseProvide(entry: string, opts: {allowDerived?: boolean} = {})
 export function parseRequirement(entry: string): Requirement {
   const m = /^\s*([^\s<>=,@]+)\s*(.*)$/s.exec(entry)
   if (!m) throw new NameError(`"${entry}" is not "name" or "name <op> version"`)
-  const name = normalizeName(m[1]!)
+  const name = normalizeName(m[1]!, {allowDerived: true})
   const rest = m[2]!.trim()
   const constraints: Constraint[] = []
   if (rest) {
@@ -82,7 +82,7 @@ export function parseRequirement(entry: string): Requirement {
 /** A conflicts entry: a bare name. */
 export function parseConflict(entry: string): string {
   if (/[\s<>=@,]/.test(entry.trim())) throw new NameError(`"${entry}" must be a bare capability name (no version or constraint)`)
-  return normalizeName(entry.trim())
+  return normalizeName(entry.trim(), {allowDerived: true})
 }
 
 /** Per-segment: numeric segments numerically, others lexically; a prefix orders first. */
