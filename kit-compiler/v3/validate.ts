@@ -4,7 +4,7 @@
 // author wrote (for a `# kit:` comment block, in the Dockerfile).
 import {stat} from 'node:fs/promises'
 import {isAbsolute, join, normalize, posix} from 'node:path'
-import {isMap, isPair, isScalar, isSeq, type Node} from 'yaml'
+import {isAlias, isMap, isPair, isScalar, isSeq, type Node} from 'yaml'
 import {type Diagnostic} from '../diagnostics.js'
 import type {PathSegment} from '../source.js'
 import {CONFIG_LESS, DESCRIPTOR_MAX_BYTES, DESCRIPTOR_WARN_BYTES, SINGLETONS, T, type KitDescriptorV3} from './descriptor.js'
@@ -128,6 +128,7 @@ function decode(loc: Located): Record<string, any> {
       }
       return out
     }
+    if (isAlias(node)) return toJS(node.resolve(loc.spec.doc), key, opaque)
     if (isSeq(node)) return node.items.map((n) => toJS(n, key, opaque))
     if (isScalar(node)) {
       const v = node.value
@@ -444,7 +445,7 @@ function checkInjectDomains(all: Entry[], error: ErrorAt): void {
   }
 }
 
-function covers(entry: unknown, domain: string): boolean {
+export function covers(entry: unknown, domain: string): boolean {
   const hosts: string[] = typeof entry === 'string' ? [entry] : ((entry as any)?.hosts ?? [])
   const d = domain.toLowerCase().replace(/:\d+$/, '')
   return hosts.some((h) => {
