@@ -61,6 +61,47 @@ describe('v3 validate: each rule refuses its invalid fixture at file:line:col', 
   })
 })
 
+describe('v3 validate: authoring forms (§3)', () => {
+  let dir: string
+  before(async () => (dir = await mkdtemp(join(tmpdir(), 'kit-v3-forms-'))))
+  after(async () => rm(dir, {recursive: true, force: true}))
+  const write = async (sub: string, files: Record<string, string>) => {
+    const { mkdir } = await import('node:fs/promises')
+    await mkdir(join(dir, sub), {recursive: true})
+    for (const [name, text] of Object.entries(files)) await writeFile(join(dir, sub, name), text)
+    return join(dir, sub)
+  }
+  it('spec.yaml holding a v3 descriptor (no syntax line) is found', async () => {
+    const k = await write('spec', {'spec.yaml': 'schemaVersion: "3"\nkind: mixin\n'})
+    const r = (await validateV3Dir(k))!
+    assert.equal(r.valid, true)
+    assert.equal(r.kit!.source.stem, 'spec')
+  })
+  it('inline build: is the recipe', async () => {
+    const k = await write('inline', {'inline.yaml': '# syntax=docker/sandbox-kit:3\nschemaVersion: "3"\nkind: workload\nbuild: |\n  FROM scratch\n'})
+    assert.equal((await validateV3Dir(k))!.kit!.recipe!.form, 'inline')
+  })
+  it('a # kit: comment Dockerfile is descriptor and recipe at once', async () => {
+    const k = await write('comment', {Dockerfile: '# syntax=docker/sandbox-kit:3\n# kit:\n#   schemaVersion: "3"\n#   kind: mixin\n#   provides: ["tool@1.0.0"]\n# syntax=docker/dockerfile:1\nFROM scratch\n'})
+    const r = (await validateV3Dir(k))!
+    assert.equal(r.valid, true, JSON.stringify(r.diagnostics))
+    assert.equal(r.kit!.recipe!.form, 'comment')
+    assert.deepEqual(r.kit!.descriptor.provides, ['tool@1.0.0'])
+  })
+  it('several descriptors: the one named after the directory, else a clear error', async () => {
+    const k = await write('pick', {'pick.yaml': 'schemaVersion: "3"\nkind: mixin\n', 'other.yaml': 'schemaVersion: "3"\nkind: mixin\n'})
+    assert.equal((await validateV3Dir(k))!.kit!.source.stem, 'pick')
+    const k2 = await write('two', {'a.yaml': 'schemaVersion: "3"\nkind: mixin\n', 'b.yaml': 'schemaVersion: "3"\nkind: mixin\n'})
+    assert.match((await validateV3Dir(k2))!.diagnostics[0]!.message, /several v3 descriptors \(a\.yaml, b\.yaml\)/)
+  })
+  it('schemaVersion: 3 unquoted is read (as Go\'s decoder does) with a warning', async () => {
+    const k = await write('unquoted', {'unquoted.yaml': '# syntax=docker/sandbox-kit:3\nschemaVersion: 3\nkind: mixin\n'})
+    const r = (await validateV3Dir(k))!
+    assert.equal(r.valid, true)
+    assert.ok(r.diagnostics.some((d) => d.code === 'schema-version' && d.severity === 'warning' && d.line === 2))
+  })
+})
+
 describe('v3 validate: size budget (§9.4)', () => {
   let dir: string
   before(async () => (dir = await mkdtemp(join(tmpdir(), 'kit-v3-size-'))))
