@@ -16,6 +16,7 @@ import type {Fetcher} from '../registry-client/target.js'
 import {readAll} from '../registry-client/verify.js'
 import {KitValidationError, type Diagnostic} from './diagnostics.js'
 import {Annotation, ARTIFACT_TYPE, ARTIFACT_TYPE_V1, CONFIG_MEDIA_TYPE, type KitSpec, V1_ZIP_MEDIA_TYPE} from './model.js'
+import {isV3Manifest, V3Annotation} from './v3/descriptor.js'
 
 /** A reference in the store that is not a kit artifact (or not a well-formed one). */
 export class NotAKitError extends Error {
@@ -191,6 +192,7 @@ export async function readKitArtifact(store: OciLayoutStore, reference: string):
   const manifestBytes = await store.fetchBytes(descriptor)
   const manifest = parseManifest(manifestBytes, reference)
   if (!isKitManifest(manifest)) {
+    if (isV3Manifest(manifest)) throw new NotAKitError(reference, 'it is a schema v3 kit (an image with a kit descriptor): kit inspect reads it; kit run and kit export do not take v3 kits yet')
     throw new NotAKitError(reference, `artifactType is ${JSON.stringify(manifest.artifactType ?? manifest.config?.mediaType ?? null)}`)
   }
   const config = manifest.config
@@ -280,6 +282,9 @@ export async function listStore(store: OciLayoutStore): Promise<StoredItem[]> {
         item.kind = a[Annotation.Kind] ?? 'kit'
         item.name = a[Annotation.Name]
         if (a[Annotation.Version]) item.version = a[Annotation.Version]
+      } else if (isV3Manifest(m)) {
+        item.kind = /"kind":"(\w+)"/.exec(a[V3Annotation.Descriptor] ?? '')?.[1] ?? 'kit'
+        if (a['org.opencontainers.image.version']) item.version = a['org.opencontainers.image.version']
       } else {
         item.kind = m.artifactType ?? (m.manifests ? 'image-index' : 'image')
       }

@@ -3,15 +3,22 @@ import {inspectKit, type KitInspection} from '../../kit-compiler/artifact.js'
 import {OciLayoutStore} from '../../registry-client/layout-store.js'
 import {storeDir} from '../../runtime/home.js'
 import {KitCommand} from '../base.js'
+import {inspectV3, type V3Inspection} from '../../kit-compiler/v3/artifact.js'
 
 export default class Inspect extends KitCommand {
   static override description = 'Show a kit in the local store: manifest, annotations, normalised spec and the files of its layer.'
   static override examples = ['<%= config.bin %> inspect my-mixin:1.2.3', '<%= config.bin %> inspect my-mixin:1.2.3 --json']
   static override args = {reference: Args.string({description: 'NAME[:TAG] or a digest', required: true})}
 
-  async run(): Promise<Omit<KitInspection, 'specText'>> {
+  async run(): Promise<Omit<KitInspection, 'specText'> | V3Inspection> {
     const {args} = await this.parse(Inspect)
     const store = await OciLayoutStore.open(storeDir())
+    // Schema v3: an ordinary image whose manifest carries the kit descriptor annotation.
+    const v3 = await inspectV3(store, args.reference)
+    if (v3) {
+      if (!this.jsonEnabled()) this.printV3(v3)
+      return v3
+    }
     const {specText: _authored, ...info} = await inspectKit(store, args.reference)
     if (!this.jsonEnabled()) {
       this.log(`Reference:    ${info.reference}`)
@@ -31,5 +38,26 @@ export default class Inspect extends KitCommand {
       }
     }
     return info
+  }
+
+  private printV3(info: V3Inspection): void {
+    this.log(`Reference:    ${info.reference}`)
+    this.log(`Digest:       ${info.digest}`)
+    this.log(`Schema:       v3 (${info.kind})${info.displayName ? `  ${info.displayName}` : ''}${info.version ? `  version ${info.version}` : ''}`)
+    for (const k of ['provides', 'requires', 'integrates', 'conflicts'] as const) if (info[k].length) this.log(`${(k[0]!.toUpperCase() + k.slice(1) + ':').padEnd(14)}${info[k].join(', ')}`)
+    this.log(`Capabilities (${info.capabilities.length}):`)
+    const rows = info.capabilities.map((c) => [c.at, c.type, c.optional ? 'optional' : 'required', c.group ? `group ${c.group}` : '', c.name ?? c.description ?? ''])
+    const widths = [0, 1, 2, 3].map((i) => Math.max(0, ...rows.map((r) => r[i]!.length)))
+    for (const r of rows) this.log(`  ${r.map((cell, i) => (i < 4 ? cell.padEnd(widths[i]!) : cell)).join('  ').trimEnd()}`)
+    if (info.args.length) {
+      this.log(`Args (${info.args.length}):`)
+      for (const a of info.args) {
+        const rule = a.enum ? `one of ${a.enum.join('|')}` : a.pattern ? `pattern ${a.pattern}` : ''
+        const where = a.buildArg ? `build arg ${a.buildArg}` : a.env ? `env ${a.env}` : 'private'
+        this.log(`  ${a.name}  ${a.phase}  ${a.required ? 'required' : a.default !== undefined ? `default ${JSON.stringify(a.default)}` : 'optional'}  ${where}  ${rule}`.trimEnd())
+      }
+    }
+    this.log(`Layers (${info.layers.length}):`)
+    for (const l of info.layers) this.log(`  ${l.digest} (${l.size} bytes)`)
   }
 }

@@ -34,7 +34,10 @@ export default class Push extends KitCommand {
       ? await (await import('../../runtime/trust/operations.js')).preparePushSigning({...(await registryOptions(flags)), sign: flags.sign, keyPath: flags.key, provenance: flags.provenance, kitDir: isDir ? args.src : undefined})
       : undefined
     // The kit compiler loads only when SRC is a directory (it is the heavy part of start-up).
-    const srcRef = isDir ? (await (await import('../../kit-compiler/build.js')).buildKit(args.src, {store})).reference : args.src
+    const v3 = isDir && (await (await import('../../kit-compiler/v3/source.js')).findV3Descriptor(args.src)) !== undefined
+    const srcRef = !isDir ? args.src
+      : v3 ? (await (await import('../../kit-compiler/v3/build.js')).buildV3(args.src, {store})).reference
+      : (await (await import('../../kit-compiler/build.js')).buildKit(args.src, {store})).reference
     const bar = progress(`pushing ${args.dest}`, this.jsonEnabled())
     let r
     try {

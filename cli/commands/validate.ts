@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {formatDiagnostic} from '../../kit-compiler/diagnostics.js'
 import {validateKit} from '../../kit-compiler/load.js'
+import {validateV3Dir} from '../../kit-compiler/v3/validate.js'
 import {KitCommand} from '../base.js'
 
 interface KitReport {
@@ -26,7 +27,9 @@ export default class Validate extends KitCommand {
     const {argv, flags} = await this.parse(Validate)
     const reports: KitReport[] = []
     for (const dir of argv as string[]) {
-      const result = await validateKit(dir)
+      // Schema v3 (a <stem>.yaml descriptor, or a `# kit:` Dockerfile) when the directory holds one.
+      const v3 = await validateV3Dir(dir)
+      const result = v3 ?? (await validateKit(dir))
       const strip = (d: (typeof result.diagnostics)[number]) => ({file: d.file, line: d.line, column: d.column, message: d.message, code: d.code})
       const report: KitReport = {
         kit: dir,
@@ -34,7 +37,8 @@ export default class Validate extends KitCommand {
         errors: result.diagnostics.filter((d) => d.severity === 'error').map(strip),
         warnings: result.diagnostics.filter((d) => d.severity === 'warning').map(strip),
       }
-      if (result.kit) Object.assign(report, {name: result.kit.spec.name, kind: result.kit.spec.kind, schemaVersion: result.kit.schemaVersion})
+      if (v3?.kit) Object.assign(report, {name: v3.kit.source.stem, kind: v3.kit.descriptor.kind, schemaVersion: '3'})
+      else if (!v3 && result.kit && 'spec' in result.kit) Object.assign(report, {name: result.kit.spec.name, kind: result.kit.spec.kind, schemaVersion: result.kit.schemaVersion})
       reports.push(report)
       if (!this.jsonEnabled()) {
         for (const d of result.diagnostics) {
