@@ -4,7 +4,8 @@ import {OciLayoutStore} from '../../registry-client/layout-store.js'
 import {push} from '../../registry-client/publish.js'
 import {storeDir} from '../../runtime/home.js'
 import {KitCommand} from '../base.js'
-import {progress, registryFlags, registryOptions} from '../registry.js'
+import {progress, quietFlag, registryFlags, registryOptions} from '../registry.js'
+import {formatBytes} from '../units.js'
 
 export default class Push extends KitCommand {
   static override description =
@@ -23,6 +24,7 @@ export default class Push extends KitCommand {
     key: Flags.string({description: 'Private key for --sign/--provenance (NAME.key); passphrase from KIT_KEY_PASSWORD or stdin'}),
     provenance: Flags.boolean({description: 'Attach signed SLSA provenance of the build (SRC must be a kit directory); needs --key', default: false}),
     ...registryFlags,
+    ...quietFlag,
   }
 
   async run(): Promise<{reference: string; digest: string; tags: string[]; bytesUploaded: number; blobsSkipped: number; signature?: {referrer: string}; provenance?: {referrer: string}}> {
@@ -35,7 +37,7 @@ export default class Push extends KitCommand {
       : undefined
     // The kit compiler loads only when SRC is a directory (it is the heavy part of start-up).
     const srcRef = isDir ? (await (await import('../../kit-compiler/build.js')).buildKit(args.src, {store})).reference : args.src
-    const bar = progress(`pushing ${args.dest}`, this.jsonEnabled())
+    const bar = progress(`pushing ${args.dest}`, {active: 'pushing', done: 'pushed'}, {json: this.jsonEnabled(), quiet: flags.quiet})
     let r
     try {
       r = await push(store, srcRef, args.dest, {
@@ -50,7 +52,7 @@ export default class Push extends KitCommand {
     const signed = signer ? await signer(r.reference, r.digest) : undefined
     if (!this.jsonEnabled()) {
       this.log(`${r.reference} ${r.digest}`)
-      this.log(`tags: ${r.tags.join(', ') || '(none)'}; ${r.bytesUploaded} bytes uploaded, ${r.blobsSkipped} already present`)
+      this.log(`tags: ${r.tags.join(', ') || '(none)'}; ${formatBytes(r.bytesUploaded)} uploaded, ${r.blobsSkipped} already present`)
       if (signed) this.log(`signed with ${signed.keyId}${signed.provenance ? ', provenance attached' : ''}`)
     }
     return {
