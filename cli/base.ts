@@ -1,6 +1,7 @@
 // The base of every kit command: a --json flag (oclif's own), --debug for stack traces, and one
 // place that turns a typed error into one line on stderr (or a JSON object) and a non-zero exit.
 import {Command, Flags} from '@oclif/core'
+import {usageError} from './usage.js'
 
 /** A user-facing error: anything with a string `code` (our typed errors all carry one). */
 interface CodedError extends Error {
@@ -15,8 +16,14 @@ export abstract class KitCommand extends Command {
     debug: Flags.boolean({description: 'Print stack traces of errors.', helpGroup: 'GLOBAL'}),
   }
 
-  protected override async catch(err: CodedError & {oclif?: {exit?: number}}): Promise<unknown> {
-    // oclif's own parse errors and exits keep oclif's handling.
+  protected override async catch(err: CodedError & {oclif?: {exit?: number}; parse?: unknown; args?: Array<{name: string}>}): Promise<unknown> {
+    // A usage error from oclif's parser (unknown flag, missing or unexpected argument, bad value):
+    // one line and exit 2, not the whole help text.
+    if (err.parse !== undefined && err.oclif?.exit === 2) {
+      usageError(`${parseErrorLine(err)} (see ${this.config.bin} ${this.id?.split(':').join(' ') ?? ''} --help)`, 'USAGE', this.argv)
+      this.exit(2)
+    }
+    // oclif's own exits keep oclif's handling.
     if (err.oclif !== undefined || err.code === 'EEXIT') throw err
     const exitCode = typeof err.exitCode === 'number' ? err.exitCode : 1
     const debug = this.argv.includes('--debug')
@@ -30,6 +37,18 @@ export abstract class KitCommand extends Command {
     }
     this.exit(exitCode)
   }
+}
+
+/** oclif's parse error messages, in one line: "missing argument SRC DEST", "Nonexistent flag: --x". */
+function parseErrorLine(err: Error & {args?: Array<{name: string}>}): string {
+  if (/^Missing \d+ required arg/.test(err.message) && Array.isArray(err.args)) {
+    return `missing argument${err.args.length === 1 ? '' : 's'} ${err.args.map((a) => a.name.toUpperCase()).join(' ')}`
+  }
+  const lines = err.message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && l !== 'See more help with --help' && l !== 'The following error occurred:' && l !== 'The following errors occurred:')
+  return lines.join('; ')
 }
 
 /** Errors are one line: a multi-line message is folded. */

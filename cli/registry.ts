@@ -1,13 +1,13 @@
 // What the registry commands share: the --plain-http / --ca-file flags, the credential chain
-// (KIT_REGISTRY_AUTH, $KIT_HOME/auth.json written by `kit login`, docker's config) and a progress
-// bar that shows on a terminal only.
+// (KIT_REGISTRY_AUTH, $KIT_HOME/auth.json written by `kit login`, docker's config) and the
+// progress display (cli/progress.ts: a bar on a terminal, one line per blob and stage elsewhere).
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {Flags} from '@oclif/core'
 import {defaultCredentials} from '../registry-client/credentials.js'
-import {progressDisplay, type ProgressDisplay, shouldShowProgress} from '../registry-client/progress.js'
 import type {RemoteOptions} from '../registry-client/remote.js'
 import {kitHome} from '../runtime/home.js'
+import {progressDisplay, progressMode, type ProgressDisplay, type ProgressVerbs} from './progress.js'
 
 export const registryFlags = {
   'plain-http': Flags.boolean({
@@ -15,6 +15,11 @@ export const registryFlags = {
     default: false,
   }),
   'ca-file': Flags.string({description: 'PEM file of an extra CA to trust for the registry (NODE_EXTRA_CA_CERTS works too).'}),
+}
+
+/** --quiet for the commands that show transfer progress. */
+export const quietFlag = {
+  quiet: Flags.boolean({char: 'q', description: 'No progress output (the result lines only).', default: false}),
 }
 
 /** kit's own credential file, written by `kit login` (docker's config.json shape, mode 0600). */
@@ -29,6 +34,6 @@ export async function registryOptions(flags: {'plain-http'?: boolean; 'ca-file'?
   return opts
 }
 
-export function progress(label: string, json: boolean): ProgressDisplay {
-  return progressDisplay(label, process.stderr, shouldShowProgress(process.stderr, json))
+export function progress(label: string, verbs: ProgressVerbs, opts: {json: boolean; quiet?: boolean}): ProgressDisplay {
+  return progressDisplay(label, verbs, process.stderr, progressMode(process.stderr, opts))
 }

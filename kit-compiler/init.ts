@@ -11,6 +11,8 @@ export class InitError extends Error {
 export interface InitOptions {
   kind: KitKind
   name?: string
+  /** The JSON Schema editors validate spec.yaml against (a path or URL): written as the first line, `# yaml-language-server: $schema=...`. */
+  schema?: string
 }
 
 export async function scaffoldKit(dir: string, opts: InitOptions): Promise<{dir: string; name: string; files: string[]}> {
@@ -21,7 +23,8 @@ export async function scaffoldKit(dir: string, opts: InitOptions): Promise<{dir:
   }
   const existing = await readdir(root).catch(() => undefined)
   if (existing && existing.length > 0) throw new InitError(`${dir} exists and is not empty`)
-  const spec = opts.kind === 'sandbox' ? sandboxSpec(name) : mixinSpec(name)
+  const body = opts.kind === 'sandbox' ? sandboxSpec(name) : mixinSpec(name)
+  const spec = opts.schema ? `# yaml-language-server: $schema=${opts.schema}\n${body}` : body
   const files: Record<string, string> = {
     'spec.yaml': spec,
     'README.md': `# ${name}\n\nA kit ${opts.kind}. Validate it with \`kit validate .\`, build it with \`kit build .\`.\n\n` +

@@ -4,6 +4,7 @@ import {readFile, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 import {isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node} from 'yaml'
 import type {Diagnostic} from './diagnostics.js'
+import {indentationDiagnostic} from './yaml-indent.js'
 
 /** A spec larger than this is refused before parsing (a spec is configuration, not a payload). */
 export const MAX_SPEC_BYTES = 1024 * 1024
@@ -63,8 +64,17 @@ export function parseSpec(bytes: Buffer, file: string): {source?: SpecSource; di
   const lines = new LineCounter()
   const doc = parseDocument(text, {lineCounter: lines, prettyErrors: false, uniqueKeys: true, strict: true})
   const diagnostics: Diagnostic[] = []
+  const indentLines = new Set<number>()
   for (const err of doc.errors) {
     const pos = lines.linePos(err.pos[0])
+    // An indentation mistake: one diagnostic at the mis-indented line, in plain words.
+    const indent = indentationDiagnostic(text, err.code, pos.line, pos.col)
+    if (indent) {
+      if (!indentLines.has(indent.line)) diagnostics.push({severity: 'error', file, line: indent.line, column: indent.column, code: 'yaml-indentation', message: indent.message})
+      indentLines.add(indent.line)
+      continue
+    }
+    if (indentLines.size > 0 && (err.code === 'MISSING_CHAR' || err.code === 'UNEXPECTED_TOKEN')) continue
     diagnostics.push({severity: 'error', file, line: pos.line, column: pos.col, code: 'yaml-syntax', message: yamlMessage(err.code, err.message)})
   }
   for (const warn of doc.warnings) {

@@ -161,6 +161,28 @@ export async function runHelper(helper: string, serverUrl: string, env: NodeJS.P
   return {username: parsed.Username, password: parsed.Secret}
 }
 
+/** The credential helper docker's config names for a registry (credHelpers[host], else credsStore), if any. */
+export async function configuredHelper(registry: string, path = dockerConfigPath()): Promise<string | undefined> {
+  const config = await readJson<DockerConfig>(path)
+  if (!config) return undefined
+  for (const [key, helper] of Object.entries(config.credHelpers ?? {})) if (normaliseKey(key) === registry) return helper
+  return config.credsStore || undefined
+}
+
+/** `docker-credential-<helper> store` (the secret goes on stdin, as JSON) or `erase` (the server URL on stdin). */
+export async function helperWrite(helper: string, action: 'store' | 'erase', serverUrl: string, cred?: {username: string; secret: string}, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const program = `docker-credential-${helper}`
+  const {spawn} = await import('node:child_process')
+  const input = action === 'store' ? JSON.stringify({ServerURL: serverUrl, Username: cred?.username ?? '', Secret: cred?.secret ?? ''}) : serverUrl
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const child = spawn(program, [action], {env, stdio: ['pipe', 'ignore', 'ignore']})
+    child.on('error', (e) => reject(new RegistryClientError('CREDENTIAL_HELPER', `credential helper ${program} could not run: ${(e as Error).message}`)))
+    child.on('close', resolve)
+    child.stdin.end(input)
+  })
+  if (code !== 0) throw new RegistryClientError('CREDENTIAL_HELPER', `credential helper ${program} ${action} failed (exit ${code}) for ${serverUrl}`)
+}
+
 /** kit's own credential file (docker's `auths` shape), written by `kit login`, mode 0600. */
 export class AuthFile implements CredentialSource {
   constructor(readonly path: string) {}

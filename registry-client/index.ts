@@ -51,5 +51,3 @@ export {
   serializeLockfile,
 } from './lockfile.js'
 export type {LockChange, LockEntry, Lockfile, LockOptions, LockResult} from './lockfile.js'
-export {progressDisplay, shouldShowProgress} from './progress.js'
-export type {ProgressDisplay} from './progress.js'

@@ -3,6 +3,7 @@ import {OciLayoutStore} from '../../registry-client/layout-store.js'
 import {storeDir} from '../../runtime/home.js'
 import {listSandboxes, type ListedSandbox} from '../../runtime/sandbox/state.js'
 import {KitCommand} from '../base.js'
+import {formatBytes} from '../units.js'
 
 export default class Ls extends KitCommand {
   static override description = 'List what the local store holds (kits and images, by reference) and the sandboxes (name, agent, kits with digests, state, driver, uptime).'
@@ -39,14 +40,7 @@ export default class Ls extends KitCommand {
   }
 }
 
+/** Sizes as every kit command prints them (decimal units: cli/units.ts). */
 export function humanSize(n: number): string {
-  if (n < 1024) return `${n} B`
-  const units = ['KiB', 'MiB', 'GiB', 'TiB']
-  let v = n / 1024
-  let u = 0
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024
-    u++
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`
+  return formatBytes(n)
 }

@@ -6,7 +6,7 @@ import {pullPolicy} from '../../runtime/config.js'
 import {storeDir} from '../../runtime/home.js'
 import {pullLockedWithPolicy, pullWithPolicy} from '../../runtime/trust/pull.js'
 import {KitCommand} from '../base.js'
-import {progress, registryFlags, registryOptions} from '../registry.js'
+import {progress, quietFlag, registryFlags, registryOptions} from '../registry.js'
 
 type PullJson = Pick<PullResult, 'reference' | 'resolved' | 'digest' | 'mediaType' | 'size' | 'tag' | 'version' | 'storedAs'>
 
@@ -24,13 +24,14 @@ export default class Pull extends KitCommand {
     lockfile: Flags.string({description: 'The lockfile for --frozen-lockfile', default: LOCKFILE_NAME}),
     platform: Flags.string({description: 'os/arch to pick from a multi-platform image', default: 'linux/amd64'}),
     ...registryFlags,
+    ...quietFlag,
   }
 
   async run(): Promise<PullJson | {kits: PullJson[]}> {
     const {args, flags} = await this.parse(Pull)
     const [os, architecture, variant] = flags.platform.split('/')
     const store = await OciLayoutStore.open(storeDir())
-    const bar = progress(`pulling ${args.reference ?? flags.lockfile}`, this.jsonEnabled())
+    const bar = progress(`pulling ${args.reference ?? flags.lockfile}`, {active: 'pulling', done: 'pulled'}, {json: this.jsonEnabled(), quiet: flags.quiet})
     const opts = {
       ...(await registryOptions(flags)),
       ...(await pullPolicy()),

@@ -4,7 +4,8 @@ import {OciLayoutStore} from '../../registry-client/layout-store.js'
 import {push} from '../../registry-client/publish.js'
 import {storeDir} from '../../runtime/home.js'
 import {KitCommand} from '../base.js'
-import {progress, registryFlags, registryOptions} from '../registry.js'
+import {progress, quietFlag, registryFlags, registryOptions} from '../registry.js'
+import {formatBytes} from '../units.js'
 
 export default class Push extends KitCommand {
   static override description =
@@ -23,6 +24,7 @@ export default class Push extends KitCommand {
     key: Flags.string({description: 'Private key for --sign/--provenance (NAME.key); passphrase from KIT_KEY_PASSWORD or stdin'}),
     provenance: Flags.boolean({description: 'Attach signed SLSA provenance of the build (SRC must be a kit directory); needs --key', default: false}),
     ...registryFlags,
+    ...quietFlag,
   }
 
   async run(): Promise<{reference: string; digest: string; tags: string[]; bytesUploaded: number; blobsSkipped: number; warnings: string[]; signature?: {referrer: string}; provenance?: {referrer: string}}> {
@@ -38,7 +40,7 @@ export default class Push extends KitCommand {
     const srcRef = !isDir ? args.src
       : v3 ? (await (await import('../../kit-compiler/v3/build.js')).buildV3(args.src, {store})).reference
       : (await (await import('../../kit-compiler/build.js')).buildKit(args.src, {store})).reference
-    const bar = progress(`pushing ${args.dest}`, this.jsonEnabled())
+    const bar = progress(`pushing ${args.dest}`, {active: 'pushing', done: 'pushed'}, {json: this.jsonEnabled(), quiet: flags.quiet})
     let r
     try {
       r = await push(store, srcRef, args.dest, {
@@ -54,7 +56,7 @@ export default class Push extends KitCommand {
     if (!this.jsonEnabled()) for (const w of r.warnings) process.stderr.write(`kit: warning: ${w}\n`)
     if (!this.jsonEnabled()) {
       this.log(`${r.reference} ${r.digest}`)
-      this.log(`tags: ${r.tags.join(', ') || '(none)'}; ${r.bytesUploaded} bytes uploaded, ${r.blobsSkipped} already present`)
+      this.log(`tags: ${r.tags.join(', ') || '(none)'}; ${formatBytes(r.bytesUploaded)} uploaded, ${r.blobsSkipped} already present`)
       if (signed) this.log(`signed with ${signed.keyId}${signed.provenance ? ', provenance attached' : ''}`)
     }
     return {

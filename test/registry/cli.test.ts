@@ -77,7 +77,7 @@ describe('kit push / pull / tags / lock / login against a registry', function ()
     await cp(kitDir, other, {recursive: true})
     await writeFile(join(other, 'files', 'home', '.kit-test-changed'), 'changed\n')
     const dest = `${registry.host}/team/github:1.0.0`
-    const refused = await kit(['push', other, dest], env)
+    const refused = await kit(['push', other, dest, '--quiet'], env)
     assert.equal(refused.code, 1)
     assert.match(refused.stderr, /^kit: .*github:1\.0\.0 already points at sha256:[0-9a-f]+; refusing to re-point it to sha256:[0-9a-f]+ \(use --force\)\n$/)
     const forced = await kit(['push', other, dest, '--force', '--json'], env)
