@@ -113,6 +113,14 @@ export function connectorCommand(host: string, port: number, slots?: ConnectorSl
   return [slots.perl ?? 'perl', '-e', SLOT_GATE, slots.dir, String(slots.count), ...socat].map(shellQuote).join(' ')
 }
 
+/**
+ * `argv` under bubblewrap with the seccomp filter of runtime/vm/seccomp.ts, which the caller passes
+ * as file descriptor 3. Same filesystem (`--dev-bind / /`), no other namespace change.
+ */
+export function confinedArgv(bwrap: string, argv: string[]): string[] {
+  return [bwrap, '--dev-bind', '/', '/', '--die-with-parent', '--seccomp', '3', '--', ...argv]
+}
+
 /** KIT_VM_MAX_CONNECTIONS (a positive integer) or the default. */
 export function maxGuestConnections(env: NodeJS.ProcessEnv = process.env): number {
   const n = Number(env.KIT_VM_MAX_CONNECTIONS)
@@ -463,7 +471,7 @@ export class QemuDriver implements VmDriver {
       if (unshare) argv = [unshare, '--user', '--map-user=1000', '--map-group=1000', '--', ...argv]
       // bwrap --seccomp: QEMU and what it starts may not make host files setuid/setgid, device
       // nodes or give them extended attributes (runtime/vm/seccomp.ts). The filter is fd 3.
-      argv = [bwrap, '--dev-bind', '/', '/', '--die-with-parent', '--seccomp', '3', '--', ...argv]
+      argv = confinedArgv(bwrap, argv)
       if (setpriv) argv = [setpriv, '--pdeathsig', 'SIGKILL', '--', ...argv]
       const file = argv.shift() as string
       const filterFd = openSync(filterFile, 'r')
