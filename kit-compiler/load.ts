@@ -1,8 +1,8 @@
 // Loading a kit directory: find and parse spec.yaml, substitute kit arguments, validate against the
 // schema of its version, normalise to the v2 model, check the semantic rules and scan files/.
 // `validateKit` collects every diagnostic; `loadKit` throws KitValidationError when there are errors.
-import {readFile, stat} from 'node:fs/promises'
-import {relative, resolve} from 'node:path'
+import {lstat, readFile, realpath, stat} from 'node:fs/promises'
+import {relative, resolve, sep} from 'node:path'
 import {isPair, isScalar, visit} from 'yaml'
 import {findArgReferences, findMalformedReferences, resolveArgValues, substituteArgs, ArgError} from './args.js'
 import {KitValidationError, type Diagnostic} from './diagnostics.js'
@@ -54,6 +54,13 @@ function display(path: string): string {
 const err = (file: string, message: string, code: string, line?: number, column?: number): Diagnostic =>
   ({severity: 'error', file, message, code, ...(line !== undefined ? {line, column} : {})})
 
+/** Where a symlinked spec file leads when that is outside the kit directory (else undefined). */
+async function specOutsideKit(dir: string, specPath: string): Promise<string | undefined> {
+  if (!(await lstat(specPath)).isSymbolicLink()) return undefined
+  const [realDir, target] = await Promise.all([realpath(dir), realpath(specPath)])
+  return target.startsWith(realDir + sep) ? undefined : target
+}
+
 export async function validateKit(kitDir: string, opts: LoadOptions = {}): Promise<ValidationResult> {
   const dir = resolve(kitDir)
   const done = (diagnostics: Diagnostic[], kit?: LoadedKit): ValidationResult => ({
@@ -69,6 +76,8 @@ export async function validateKit(kitDir: string, opts: LoadOptions = {}): Promi
   const specPath = await findSpecFile(dir)
   if (!specPath) return done([err(display(dir), 'no spec.yaml (or spec.yml) in this directory', 'no-spec')])
   const file = display(specPath)
+  const outside = await specOutsideKit(dir, specPath)
+  if (outside) return done([err(file, `is a symlink to ${outside}, outside the kit: a kit's spec must be inside its directory`, 'spec-outside-kit')])
   const {bytes, error} = await readSpecBytes(specPath, file)
   if (error || !bytes) return done([error!])
   const parsed = parseSpec(bytes, file)

@@ -8,6 +8,7 @@ DEBIAN_PACKAGES=(
   ca-certificates curl git openssl socat cpio busybox-static   # tests, initramfs, connectors
   docker-registry skopeo                                        # a real OCI registry and peer client
   qemu-system-x86 mmdebstrap xz-utils e2fsprogs                 # the microVM driver and guest images (PVH kernel, root image)
+  bubblewrap perl-base golang-github-containers-common          # QEMU's seccomp confinement, the connector cap, the docker seccomp base
   docker.io iptables                                            # the docker driver (its tests start a private dockerd)
   hyperfine tinyproxy wrk apache2-utils time                    # benchmarks and baselines, htpasswd
 )

@@ -29,6 +29,7 @@ import {GuestStatus} from '../vm/status.js'
 import {DEFAULT_PATH, guestEnvironments, guestHostname} from '../vm/guest-env.js'
 import {cleanupDockerSandbox} from './cleanup.js'
 import {connectEngine, engineMessage, engineSocket, homeLabel, LABEL_HOME, LABEL_PID, LABEL_SANDBOX} from './engine.js'
+import {sandboxSeccompProfile} from './seccomp.js'
 import {DockerError} from './errors.js'
 import {bridgeRules, deleteRules, firewallUsable, insertRules, ruleComment, type Rule} from './firewall.js'
 import {startForwarder, type Forwarder} from './forwarder.js'
@@ -42,7 +43,8 @@ export const KERNEL_WARNING = 'the docker driver runs the sandbox in a container
  * Capabilities root keeps in the container (install steps: apt, chown, users): Docker's default
  * set without NET_RAW (no raw sockets towards the bridge) and MKNOD. No NET_ADMIN, no SYS_ADMIN.
  */
-export const CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP', 'NET_BIND_SERVICE', 'SYS_CHROOT', 'AUDIT_WRITE', 'SETFCAP']
+// No SETFCAP: a file capability set in the workspace would hold on the host (runtime/docker/seccomp.ts).
+export const CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP', 'NET_BIND_SERVICE', 'SYS_CHROOT', 'AUDIT_WRITE']
 
 /** Where the host's files appear in the container (see runtime/guest/docker-init.sh). */
 const HOST_DIR = '/.kit-host'
@@ -254,6 +256,7 @@ export class DockerDriver implements VmDriver {
         `${ws}:${workdir}:rw`,
       ]
       const memory = (spec.memoryMiB ?? 1024) * 1024 * 1024
+      const seccomp = await sandboxSeccompProfile(env)
       try {
         container = await docker.createContainer({
           name: `kit-${spec.name}-${rand}`,
@@ -279,7 +282,7 @@ export class DockerDriver implements VmDriver {
             DnsOptions: [],
             CapDrop: ['ALL'],
             CapAdd: CAPABILITIES,
-            SecurityOpt: ['no-new-privileges'],
+            SecurityOpt: ['no-new-privileges', `seccomp=${seccomp}`],
             Privileged: false,
             ReadonlyRootfs: false,
             IpcMode: 'private',

@@ -37,6 +37,7 @@ import {
   readDefinition,
   readState,
   sandboxDir,
+  privateSandboxDir,
   writeDefinition,
   writeState,
   type SandboxConfig,
@@ -260,7 +261,7 @@ async function runSandboxOnce(opts: RunSandboxOptions): Promise<RunSandboxResult
   if (!opts.exec && (liveState(previous) === 'running' || liveState(previous) === 'starting')) {
     throw new SandboxError('SANDBOX_RUNNING', `sandbox ${def.name} is already running (pid ${previous.pid}); kit stop ${def.name} first`)
   }
-  const dir = sandboxDir(def.name, env)
+  const dir = await privateSandboxDir(def.name, env)
   // The image (pulled or unpacked once, cached by digest).
   const {image, rootfs} = await ensureImage(store, composition.sandbox.agent.image, {env, allowedSources: await allowedSources(env), progress: opts.progress})
   def.image = {reference: image.reference, digest: image.manifest.digest}

@@ -8,7 +8,7 @@
 //   setup.log      the guest's setup output (install/startup commands) of the last run.
 //   layers/        the kit layers of the last run.
 import {existsSync} from 'node:fs'
-import {mkdir, readdir, readFile, rename, rm, writeFile} from 'node:fs/promises'
+import {chmod, lstat, mkdir, readdir, readFile, rename, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {sandboxesDir} from '../home.js'
 import {SandboxError} from './errors.js'
@@ -77,6 +77,26 @@ async function writeJson(path: string, value: unknown): Promise<void> {
   await rename(tmp, path)
 }
 
+/**
+ * The sandbox's directory, made private to the user: 0700, and the files directly in it (state,
+ * definition, logs) 0600. Directories made by older kit versions (0755, 0644) are fixed here, on
+ * the next write. Symlinks are left alone (lstat), subdirectories (kit snapshots, layers) keep the
+ * kit files' own modes behind the 0700 directory.
+ */
+export async function privateSandboxDir(name: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const dir = sandboxDir(name, env)
+  await mkdir(dir, {recursive: true, mode: 0o700})
+  const st = await lstat(dir)
+  if (st.isDirectory() && (st.mode & 0o777) !== 0o700) await chmod(dir, 0o700)
+  for (const entry of await readdir(dir, {withFileTypes: true})) {
+    if (!entry.isFile()) continue
+    const p = join(dir, entry.name)
+    const m = (await lstat(p).catch(() => undefined))?.mode
+    if (m !== undefined && (m & 0o077) !== 0) await chmod(p, m & 0o700).catch(() => {})
+  }
+  return dir
+}
+
 export async function readDefinition(name: string, env: NodeJS.ProcessEnv = process.env): Promise<SandboxDefinition> {
   checkSandboxName(name)
   const file = join(sandboxDir(name, env), 'sandbox.json')
@@ -89,8 +109,7 @@ export async function readDefinition(name: string, env: NodeJS.ProcessEnv = proc
 }
 
 export async function writeDefinition(def: SandboxDefinition, env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const dir = sandboxDir(def.name, env)
-  await mkdir(dir, {recursive: true, mode: 0o700})
+  const dir = await privateSandboxDir(def.name, env)
   await writeJson(join(dir, 'sandbox.json'), def)
 }
 
@@ -104,8 +123,7 @@ export async function readState(name: string, env: NodeJS.ProcessEnv = process.e
 }
 
 export async function writeState(name: string, state: SandboxState, env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const dir = sandboxDir(name, env)
-  await mkdir(dir, {recursive: true, mode: 0o700})
+  const dir = await privateSandboxDir(name, env)
   await writeJson(join(dir, 'state.json'), state)
 }
 

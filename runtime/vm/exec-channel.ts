@@ -3,9 +3,16 @@
 // in a directory of the exec share (9p, the host's run directory), and the command's stdout and
 // stderr come back as files there, which this streams while the command runs. The guest answers
 // `done ID CODE` on the port once the command has exited and its output is written.
+//
+// The guest (root there, or the agent: the share's files are its own) can replace anything in the
+// share with a symlink or a FIFO at any moment. So the host never resolves a path through the
+// share: it opens the share and each request directory once (O_DIRECTORY|O_NOFOLLOW) and reaches
+// entries through /proc/self/fd/DIRFD/NAME (the open directory, whatever its path now names),
+// creates its files with O_EXCL|O_NOFOLLOW, reads with O_NOFOLLOW|O_NONBLOCK (regular files only)
+// and removes only the names it made (unlink and rmdir do not follow a last symlink).
 import {randomBytes} from 'node:crypto'
-import {mkdir, open, rm, writeFile, type FileHandle} from 'node:fs/promises'
-import {join} from 'node:path'
+import {constants} from 'node:fs'
+import {mkdir, open, rmdir, unlink, type FileHandle} from 'node:fs/promises'
 import type {Writable} from 'node:stream'
 import {setTimeout as sleep} from 'node:timers/promises'
 import type {ExecIo, RunningSandbox} from './driver.js'
@@ -15,6 +22,23 @@ import {shQuote} from './plan.js'
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 const POLL_MS = 40
 const KILL_GRACE_MS = 3000
+const {O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK} = constants
+const REQUEST_FILES = ['argv', 'cwd', 'env.sh', 'stdout', 'stderr'] as const
+
+/** NAME in the directory open as `dir`, resolved through the descriptor, never through a path. */
+function under(dir: FileHandle, name: string): string {
+  return `/proc/self/fd/${dir.fd}/${name}`
+}
+
+/** Creates NAME in `dir` (refused if anything, a symlink included, is already there). */
+async function create(dir: FileHandle, name: string, text: string): Promise<void> {
+  const fh = await open(under(dir, name), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o666)
+  try {
+    await fh.writeFile(text)
+  } finally {
+    await fh.close()
+  }
+}
 
 interface Pending {
   done: (code: number) => void
@@ -29,7 +53,7 @@ class FileTail {
   constructor(private readonly path: string, private readonly out: Writable) {}
 
   async pump(): Promise<void> {
-    this.fh ??= await open(this.path, 'r').catch(() => undefined)
+    this.fh ??= await this.openRegular()
     if (!this.fh) return
     for (;;) {
       const {bytesRead} = await this.fh.read(this.buf, 0, this.buf.length, this.pos)
@@ -37,6 +61,16 @@ class FileTail {
       this.pos += bytesRead
       this.out.write(Buffer.from(this.buf.subarray(0, bytesRead)))
     }
+  }
+
+  /** The file when it is a regular file (a symlink: ELOOP; a FIFO or device: refused, no blocking). */
+  private async openRegular(): Promise<FileHandle | undefined> {
+    const fh = await open(this.path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK).catch(() => undefined)
+    if (fh && !(await fh.stat()).isFile()) {
+      await fh.close()
+      return undefined
+    }
+    return fh
   }
 
   async close(): Promise<void> {
@@ -48,6 +82,7 @@ export class GuestExecChannel implements RunningSandbox {
   private readonly pending = new Map<string, Pending>()
   private lineBuf = ''
   private closed?: Error
+  private root?: Promise<FileHandle>
 
   /**
    * @param dir host directory shared with the guest as /.kit/x/exec
@@ -69,6 +104,8 @@ export class GuestExecChannel implements RunningSandbox {
   /** The sandbox stopped: commands still running fail with `reason`. */
   close(reason: Error): void {
     this.closed ??= reason
+    this.root?.then((fh) => fh.close()).catch(() => {})
+    this.root = undefined
     for (const p of this.pending.values()) p.fail(reason)
     this.pending.clear()
   }
@@ -95,16 +132,17 @@ export class GuestExecChannel implements RunningSandbox {
       throw new VmError('VM_SPEC', `exec: ${(error as Error).message}`)
     }
     const id = randomBytes(8).toString('hex')
-    const d = join(this.dir, id)
-    await mkdir(d, {mode: 0o700})
-    await Promise.all([
-      writeFile(join(d, 'argv'), argvLine),
-      writeFile(join(d, 'cwd'), cwd),
-      writeFile(join(d, 'env.sh'), envScript),
-      writeFile(join(d, 'stdout'), ''),
-      writeFile(join(d, 'stderr'), ''),
-    ])
-    const tails = [new FileTail(join(d, 'stdout'), io.stdout), new FileTail(join(d, 'stderr'), io.stderr)]
+    this.root ??= open(this.dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+    const root = await this.root
+    await mkdir(under(root, id), {mode: 0o700})
+    const d = await open(under(root, id), O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+    try {
+      for (const [name, text] of [['argv', argvLine], ['cwd', cwd], ['env.sh', envScript], ['stdout', ''], ['stderr', '']]) await create(d, name!, text!)
+    } catch (error) {
+      await removeRequest(root, id, d)
+      throw error
+    }
+    const tails = [new FileTail(under(d, 'stdout'), io.stdout), new FileTail(under(d, 'stderr'), io.stderr)]
     let finished: {code?: number; error?: Error} | undefined
     let wake: (() => void) | undefined
     const settle = (f: {code?: number; error?: Error}) => {
@@ -136,7 +174,14 @@ export class GuestExecChannel implements RunningSandbox {
       clearTimeout(killTimer)
       io.signal?.removeEventListener('abort', onAbort)
       for (const t of tails) await t.close()
-      await rm(d, {recursive: true, force: true}).catch(() => {})
+      await removeRequest(root, id, d)
     }
   }
+}
+
+/** Removes what the host made for one request (what the guest added stays until the run ends). */
+async function removeRequest(root: FileHandle, id: string, d: FileHandle): Promise<void> {
+  for (const name of REQUEST_FILES) await unlink(under(d, name)).catch(() => {})
+  await d.close().catch(() => {})
+  await rmdir(under(root, id)).catch(() => {})
 }

@@ -21,6 +21,7 @@ import {ensureInitramfs, planArchive} from './initramfs.js'
 import {ensureKernel} from './kernel.js'
 import {compilePlan} from './plan.js'
 import {rootfsImage} from './rootfs.js'
+import {hostFilter} from './seccomp.js'
 
 /** The guest sees the proxy here (QEMU guestfwd). */
 export const GUEST_PROXY_ADDR = '10.0.2.100'
@@ -80,10 +81,50 @@ function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`
 }
 
-/** The guestfwd connector: QEMU starts it per guest connection; stdin/stdout are the connection. */
-export function connectorCommand(host: string, port: number): string {
+/** Concurrent guest connections to the proxy (one host connector process each); more are refused. */
+export const MAX_GUEST_CONNECTIONS = 128
+/** A connection with no traffic either way for this long is closed (socat -T). */
+export const CONNECTOR_IDLE_SECONDS = 300
+
+// The slot gate: take a free slot (a non-blocking flock on one of N files, held across exec by
+// the connector, released by the kernel when it exits) or exit at once. Perl is Debian-essential.
+const SLOT_GATE = 'use Fcntl qw(:flock); $^F = 255; my ($d, $n) = splice(@ARGV, 0, 2); ' +
+  'for my $i (0 .. $n - 1) { open(my $f, ">", "$d/$i") or next; if (flock($f, LOCK_EX | LOCK_NB)) { exec { $ARGV[0] } @ARGV; exit 126 } close $f } exit 75'
+
+export interface ConnectorSlots {
+  /** A directory only this run uses (its slot lock files). */
+  dir: string
+  /** How many connectors may run at once. */
+  count: number
+  /** Absolute paths of the tools (default: found in PATH by the shell). */
+  perl?: string
+  socat?: string
+}
+
+/**
+ * The guestfwd connector: QEMU starts it per guest connection; stdin/stdout are the connection.
+ * With `slots`, at most `slots.count` run at once: a connection beyond that is closed at once.
+ */
+export function connectorCommand(host: string, port: number, slots?: ConnectorSlots): string {
   const target = host.includes(':') ? `TCP6:[${host}]:${port}` : `TCP4:${host}:${port}`
-  return `socat -T 3600 - ${shellQuote(target)}`
+  const socat = ['socat', '-T', String(CONNECTOR_IDLE_SECONDS), '-', target]
+  if (!slots) return socat.map((a, i) => (i === 0 ? a : shellQuote(a))).join(' ')
+  socat[0] = slots.socat ?? 'socat'
+  return [slots.perl ?? 'perl', '-e', SLOT_GATE, slots.dir, String(slots.count), ...socat].map(shellQuote).join(' ')
+}
+
+/**
+ * `argv` under bubblewrap with the seccomp filter of runtime/vm/seccomp.ts, which the caller passes
+ * as file descriptor 3. Same filesystem (`--dev-bind / /`), no other namespace change.
+ */
+export function confinedArgv(bwrap: string, argv: string[]): string[] {
+  return [bwrap, '--dev-bind', '/', '/', '--die-with-parent', '--seccomp', '3', '--', ...argv]
+}
+
+/** KIT_VM_MAX_CONNECTIONS (a positive integer) or the default. */
+export function maxGuestConnections(env: NodeJS.ProcessEnv = process.env): number {
+  const n = Number(env.KIT_VM_MAX_CONNECTIONS)
+  return Number.isInteger(n) && n > 0 ? n : MAX_GUEST_CONNECTIONS
 }
 
 function refuseWorkspace(ws: string): void {
@@ -293,7 +334,14 @@ export class QemuDriver implements VmDriver {
     for (const l of spec.kitLayers) {
       if (!(await stat(l).catch(() => undefined))?.isDirectory()) throw new VmError('VM_SPEC', `kit layer ${l} is not a directory`)
     }
-    if (spec.proxy && !which('socat', env)) throw new VmError('VM_SPEC', 'socat is not installed (apt-get install socat): it connects the guest to the proxy')
+    const socat = spec.proxy ? which('socat', env) : undefined
+    if (spec.proxy && !socat) throw new VmError('VM_SPEC', 'socat is not installed (apt-get install socat): it connects the guest to the proxy')
+    const perl = spec.proxy ? which('perl', env) : undefined
+    if (spec.proxy && !perl) throw new VmError('VM_SPEC', 'perl is not installed (apt-get install perl-base): it caps the guest\'s connections to the proxy')
+    const bwrap = which('bwrap', env)
+    if (!bwrap) throw new VmError('VM_SPEC', 'bubblewrap is not installed (apt-get install bubblewrap): it confines what QEMU may write to the host')
+    const filter = hostFilter()
+    if (!filter) throw new VmError('VM_SPEC', `no seccomp filter for ${process.arch} hosts: QEMU cannot be confined here`)
     const workdir = spec.workdir ?? '/workspace'
     if (!/^\/[A-Za-z0-9._/-]*$/.test(workdir) || workdir.split('/').includes('..') || workdir === '/') {
       throw new VmError('VM_SPEC', `workdir ${JSON.stringify(workdir)} must be an absolute path of plain characters`)
@@ -327,6 +375,8 @@ export class QemuDriver implements VmDriver {
     const sockets = Object.fromEntries(PORTS.map(p => [p, join(runDir, `${p}.sock`)])) as Record<PortName, string>
     const initrd = join(runDir, 'initrd.cpio.gz')
     const execShare = join(runDir, 'exec')
+    const slotDir = join(runDir, 'slots')
+    const filterFile = join(runDir, 'seccomp.bpf')
     const ttySocket = terminal ? join(runDir, 'tty.sock') : undefined
     const channels: Channel[] = []
     let execChannel: GuestExecChannel | undefined
@@ -361,6 +411,8 @@ export class QemuDriver implements VmDriver {
       channels.push(await listen(sockets.stderr, sink(options.stderr, stderrChunks)))
       channels.push(await listen(sockets.log, b => options.setupLog?.write(b)))
       await mkdir(execShare, {mode: 0o700})
+      await mkdir(slotDir, {mode: 0o700})
+      await writeFile(filterFile, filter, {mode: 0o600})
       const execPort = await listen(sockets.exec, b => execChannel?.onData(b))
       channels.push(execPort)
       const exec = new GuestExecChannel(execShare, line => {
@@ -399,7 +451,7 @@ export class QemuDriver implements VmDriver {
         root: {transport, path: rootPath},
         kitLayers: spec.kitLayers.map(l => resolve(l)),
         workspace: resolve(spec.workspace),
-        proxyCommand: spec.proxy ? connectorCommand(spec.proxy.host, spec.proxy.port) : undefined,
+        proxyCommand: spec.proxy ? connectorCommand(spec.proxy.host, spec.proxy.port, {dir: slotDir, count: maxGuestConnections(env), perl, socat}) : undefined,
         sockets,
         execShare,
         ttySocket,
@@ -417,9 +469,18 @@ export class QemuDriver implements VmDriver {
       const unshare = transport === 'blk' && env.KIT_VM_USERNS !== '0' ? userNamespaceTool(env) : undefined
       let argv = [qemu, ...args]
       if (unshare) argv = [unshare, '--user', '--map-user=1000', '--map-group=1000', '--', ...argv]
+      // bwrap --seccomp: QEMU and what it starts may not make host files setuid/setgid, device
+      // nodes or give them extended attributes (runtime/vm/seccomp.ts). The filter is fd 3.
+      argv = confinedArgv(bwrap, argv)
       if (setpriv) argv = [setpriv, '--pdeathsig', 'SIGKILL', '--', ...argv]
       const file = argv.shift() as string
-      const proc = spawn(file, argv, {detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: {...env, PATH: env.PATH ?? ''}})
+      const filterFd = openSync(filterFile, 'r')
+      let proc: ChildProcess
+      try {
+        proc = spawn(file, argv, {detached: true, stdio: ['ignore', 'ignore', 'pipe', filterFd], env: {...env, PATH: env.PATH ?? ''}})
+      } finally {
+        closeSync(filterFd)
+      }
       child = proc
       exitHook = () => killVm()
       process.on('exit', exitHook)
