@@ -3,7 +3,7 @@
 // multi-platform index), and tag it in the store under its full name.
 import {copy} from './copy.js'
 import type {Descriptor} from './descriptor.js'
-import {NotFoundError} from './errors.js'
+import {MissingContentError, NotFoundError} from './errors.js'
 import {checkEntry, findLocked, LockfileError, lockKits, type LockOptions, type LockResult, readLockfile} from './lockfile.js'
 import {DEFAULT_PLATFORM, type PlatformSpec} from './manifest.js'
 import {parseReference, type Reference} from './reference.js'
@@ -11,6 +11,9 @@ import {RemoteRepository, type RemoteOptions} from './remote.js'
 import {resolveRange, versionOfTag} from './semver.js'
 import {checkAllowedSource} from './sources.js'
 import type {ProgressEvent, Target} from './target.js'
+
+/** Pushes and tags tried when a concurrent gc keeps removing what was pushed. */
+export const MISSING_CONTENT_ATTEMPTS = 3
 
 export interface ResolveOptions extends RemoteOptions {
   /** Registry/namespace prefixes that may be pulled (empty: any). */
@@ -88,13 +91,24 @@ export async function pull(reference: string | Reference, store: Target, opts: P
   }
   const byDigest = parseReference(r.reference).digest !== undefined || r.tag === undefined
   const name = byDigest ? r.resolved : ref.withTag(r.tag!).toString()
-  const copied = await copy(r.repository, r.descriptor.digest, store, name, {
+  const copyOpts = {
     platform: opts.platform ?? DEFAULT_PLATFORM,
     referrers: opts.referrers ?? true,
     concurrency: opts.concurrency,
     onProgress: opts.onProgress,
     retry: opts.retry,
-  })
+  }
+  // A concurrent `kit rm` may collect blobs this pull found present before its tag lands: the
+  // store refuses the tag (MissingContentError) and the pull fetches what is missing again.
+  let copied
+  for (let attempt = 1; ; attempt++) {
+    try {
+      copied = await copy(r.repository, r.descriptor.digest, store, name, copyOpts)
+      break
+    } catch (err) {
+      if (!(err instanceof MissingContentError) || attempt >= MISSING_CONTENT_ATTEMPTS) throw err
+    }
+  }
   const d = copied.descriptor
   return {
     reference: r.reference,
