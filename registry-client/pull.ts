@@ -3,7 +3,7 @@
 // multi-platform index), and tag it in the store under its full name.
 import {copy} from './copy.js'
 import type {Descriptor} from './descriptor.js'
-import {MissingContentError, NotFoundError} from './errors.js'
+import {MissingContentError, NotFoundError, RegistryClientError} from './errors.js'
 import {checkEntry, findLocked, LockfileError, lockKits, type LockOptions, type LockResult, readLockfile} from './lockfile.js'
 import {DEFAULT_PLATFORM, type PlatformSpec} from './manifest.js'
 import {parseReference, type Reference} from './reference.js'
@@ -84,6 +84,23 @@ export interface PullResult {
  * by digest). `expectDigest` (a lockfile's) makes any other resolution an error.
  */
 export async function pull(reference: string | Reference, store: Target, opts: PullOptions & {expectDigest?: string} = {}): Promise<PullResult> {
+  try {
+    return await pullOnce(reference, store, opts)
+  } catch (err) {
+    throw namingReference(err, String(reference))
+  }
+}
+
+/** Every pull error names what was pulled (a digest mismatch deep in a layer says which kit). */
+function namingReference(err: unknown, reference: string): unknown {
+  if (!(err instanceof RegistryClientError)) return err
+  const repo = reference.replace(/[@:][^/]*$/, '')
+  if (err.message.includes(repo)) return err
+  err.message = `pull ${reference}: ${err.message}`
+  return err
+}
+
+async function pullOnce(reference: string | Reference, store: Target, opts: PullOptions & {expectDigest?: string}): Promise<PullResult> {
   const r = await resolveRemote(reference, opts)
   const ref = parseReference(r.resolved)
   if (opts.expectDigest !== undefined && r.descriptor.digest !== opts.expectDigest) {
