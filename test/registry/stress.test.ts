@@ -12,7 +12,7 @@ import {cleanupKits, makeKit, mixin} from '../support/kit-dir.js'
 import {startRegistry, type TestRegistry} from '../support/registry.js'
 import {checkStore} from '../support/store-check.js'
 
-const ROUNDS = 5
+const ROUNDS = 4
 
 describe('stress: build, pull, push and rm in parallel on one store', function () {
   this.timeout(240_000)
