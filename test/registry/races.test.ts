@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
 import {existsSync} from 'node:fs'
-import {mkdtemp, readFile, rm, stat, utimes, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile} from 'node:fs/promises'
 import {hostname, tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {runKit} from '../support/cli.js'
@@ -103,7 +103,11 @@ describe('reliability: overlapping commands and dead lock holders', function () 
       await withLock(process.argv[1], async () => { process.stdout.write('held\\n'); await new Promise(() => {}) })
     `
     const holder = spawn(process.execPath, ['--input-type=module', '-e', script, lock], {stdio: ['ignore', 'pipe', 'inherit']})
-    await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()))
+    const held = await new Promise<boolean>((resolve) => {
+      holder.stdout.once('data', () => resolve(true))
+      holder.once('exit', () => resolve(false))
+    })
+    assert.ok(held, 'the holder never took the lock')
     const content = JSON.parse(await readFile(lock, 'utf8'))
     assert.equal(content.pid, holder.pid)
     assert.match(content.start, /^\d+$/)
@@ -135,6 +139,23 @@ describe('reliability: overlapping commands and dead lock holders', function () 
     const b = await runKit(['build', kitDir, '--tag', 'l:3'], {env, timeoutMs: 90_000})
     assert.equal(b.code, 0, b.stderr)
     assert.equal(existsSync(lock), false)
+  })
+
+  it('temp files of a killed pull and the work directory of a killed build are cleaned by the next command', async () => {
+    const built = await runKit(['build', kitDir, '--tag', 't:1'], {env})
+    assert.equal(built.code, 0, built.stderr)
+    const dead = spawn(process.execPath, ['-e', ''])
+    await new Promise((r) => dead.once('exit', r))
+    const partial = join(store(), 'blobs', 'sha256', `.tmp-${dead.pid}-0123456789ab`)
+    await writeFile(partial, 'half a blob')
+    const workDir = join(tmpdir(), `kit-build-${dead.pid}-AbCdEf`)
+    await mkdir(workDir, {recursive: true})
+    await writeFile(join(workDir, 'layer.tar.gz'), 'half a layer')
+    const again = await runKit(['build', kitDir, '--tag', 't:2'], {env})
+    assert.equal(again.code, 0, again.stderr)
+    assert.equal(existsSync(partial), false)
+    assert.equal(existsSync(workDir), false)
+    assert.deepEqual(await checkStore(store()), [])
   })
 
   it('a live holder is named (pid and command) while another kit waits for it', async () => {
