@@ -372,19 +372,11 @@ export async function removeFromStore(store: OciLayoutStore, reference: string):
     removed = [ref]
   }
   const own = await graphOf(store, root)
-  for (const r of removed) await store.untag(r)
-  const reachable = new Set<string>()
-  for (const {descriptor} of await store.list()) for (const d of await graphOf(store, descriptor)) reachable.add(d.digest)
-  let blobsRemoved = 0
-  let bytesFreed = 0
-  for (const d of own) {
-    if (reachable.has(d.digest) || !(await store.exists(d))) continue
-    await store.delete(d)
-    blobsRemoved++
-    bytesFreed += d.size
-  }
-  const gc: GcResult = await store.gc({graceMs: GC_GRACE_MS})
-  return {removed, digest: root.digest, blobsRemoved: blobsRemoved + gc.removed.length, bytesFreed: bytesFreed + gc.bytesFreed}
+  // One decision under the index lock: untag, find what the remaining references reach, delete
+  // the rest. A writer tags under the same lock and re-checks its blobs there (store.tag).
+  const gc: GcResult = await store.gc({graceMs: GC_GRACE_MS, untag: removed, collect: own.map((d) => d.digest)})
+  if (gc.untagged.length === 0) throw new NotFoundError(`${reference}: no such reference in the store ${store.dir}`, reference)
+  return {removed: gc.untagged, digest: root.digest, blobsRemoved: gc.removed.length, bytesFreed: gc.bytesFreed}
 }
 
 /** A manifest (or index) and everything under it that the store holds. */

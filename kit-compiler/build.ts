@@ -3,13 +3,13 @@
 // layout of kit-format.md §4 and is serialised deterministically, so the same source gives the
 // same digest on every machine. Blobs reach the store verified and by rename; the tag is written
 // last, so a failed build leaves no reference behind (unreferenced blobs go at the next gc).
-import {mkdtemp, rm} from 'node:fs/promises'
+import {mkdtemp, readdir, rm, stat} from 'node:fs/promises'
 import {createReadStream} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {type Descriptor, MediaType, describe, sha256} from '../registry-client/descriptor.js'
 import type {OciLayoutStore} from '../registry-client/layout-store.js'
-import {InvalidReferenceError} from '../registry-client/errors.js'
+import {InvalidReferenceError, MissingContentError} from '../registry-client/errors.js'
 import type {Diagnostic} from './diagnostics.js'
 import {writeLayer} from './layer.js'
 import {loadKit, type LoadedKit} from './load.js'
@@ -57,7 +57,9 @@ export async function buildKit(dir: string, opts: BuildOptions): Promise<BuildRe
   const reference = storeReference(opts.tag, kit.spec)
   const created = createdTimestamp(opts.sourceDateEpoch ?? sourceDateEpochFromEnv())
 
-  const work = await mkdtemp(join(opts.tempDir ?? tmpdir(), 'kit-build-'))
+  const parent = opts.tempDir ?? tmpdir()
+  await removeDeadBuildDirs(parent)
+  const work = await mkdtemp(join(parent, `kit-build-${process.pid}-`))
   try {
     const layer = await writeLayer(kit.files, join(work, 'layer.tar.gz'), {kitDir: dir})
     const layerDesc: Descriptor = {mediaType: MediaType.OciLayerTarGzip, digest: layer.digest, size: layer.size}
@@ -70,10 +72,19 @@ export async function buildKit(dir: string, opts: BuildOptions): Promise<BuildRe
       artifactType: ARTIFACT_TYPE,
     }
     const {store} = opts
-    await store.push(configDesc, kit.specBytes)
-    await store.push(layerDesc, createReadStream(layer.path))
-    await store.push(descriptor, manifestBytes)
-    await store.tag(descriptor, reference)
+    // store.tag re-checks every blob under the lock gc takes: when a concurrent `kit rm` removed
+    // one after it was found present, push again (a bounded number of times).
+    for (let attempt = 1; ; attempt++) {
+      await store.push(configDesc, kit.specBytes)
+      await store.push(layerDesc, createReadStream(layer.path))
+      await store.push(descriptor, manifestBytes)
+      try {
+        await store.tag(descriptor, reference)
+        break
+      } catch (err) {
+        if (!(err instanceof MissingContentError) || attempt >= 3) throw err
+      }
+    }
     return {
       reference,
       digest: descriptor.digest,
@@ -85,6 +96,32 @@ export async function buildKit(dir: string, opts: BuildOptions): Promise<BuildRe
     }
   } finally {
     await rm(work, {recursive: true, force: true})
+  }
+}
+
+/**
+ * Work directories (`kit-build-PID-XXXXXX`) of builds that were killed: their PID is no live
+ * process and they are ours. Others' and live builds' are left alone.
+ */
+async function removeDeadBuildDirs(parent: string): Promise<void> {
+  let names: string[]
+  try {
+    names = await readdir(parent)
+  } catch {
+    return
+  }
+  for (const name of names) {
+    const m = /^kit-build-(\d+)-/.exec(name)
+    if (!m || Number(m[1]) === process.pid) continue
+    try {
+      process.kill(Number(m[1]), 0)
+      continue
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') continue
+    }
+    const path = join(parent, name)
+    const s = await stat(path).catch(() => undefined)
+    if (s?.isDirectory() && s.uid === process.getuid?.()) await rm(path, {recursive: true, force: true}).catch(() => undefined)
   }
 }
 

@@ -115,7 +115,10 @@ export class RegistryClient {
           res = await send({method: call.method, url, headers, body: call.body}, this.opts.tls)
           const location = header(res, 'location')
           if ([301, 302, 303, 307, 308].includes(res.status) && location && !call.expect.includes(res.status)) {
-            if (++redirects > MAX_REDIRECTS) break
+            if (++redirects > MAX_REDIRECTS) {
+              discard(res)
+              throw new HttpStatusError(res.status, call.reference, call.operation, `more than ${MAX_REDIRECTS} redirects (last to ${new URL(location, url).origin}); a redirect loop?`)
+            }
             if (!replayable && call.method !== 'GET' && call.method !== 'HEAD') break
             discard(res)
             url = new URL(location, url)
@@ -157,13 +160,25 @@ export class RegistryClient {
           attempt++
           continue
         }
-        const detail = attempt > 0 ? `after ${attempt + 1} attempts` : undefined
+        const detail =
+          after !== undefined && after > this.policy.maxRetryAfterMs
+            ? `the registry asks to wait ${formatWait(after)} (Retry-After), longer than kit waits (${formatWait(this.policy.maxRetryAfterMs)}); try again later`
+            : attempt > 0
+              ? `after ${attempt + 1} attempts`
+              : undefined
         const e = new HttpStatusError(res.status, call.reference, call.operation, detail)
         throw replayable ? e : markRetryable(e)
       }
       throw new HttpStatusError(res.status, call.reference, call.operation, await errorDetail(res))
     }
   }
+}
+
+function formatWait(ms: number): string {
+  const s = Math.ceil(ms / 1000)
+  if (s < 120) return `${s} s`
+  if (s < 7200) return `${Math.round(s / 60)} min`
+  return `${Math.round(s / 3600)} h`
 }
 
 async function insufficientScope(res: HttpResponse): Promise<boolean> {

@@ -66,7 +66,7 @@ export async function copy(
       if (err instanceof NotFoundError || (err as {code?: string}).code === 'NOT_FOUND') return undefined
       throw err
     })
-    if (current?.digest === root.digest) {
+    if (current?.digest === root.digest && (await complete(dst, root))) {
       result.blobsSkipped++
       if (opts.referrers) await new Copier(src, dst, opts, result).referrersOf(root)
       return result
@@ -74,7 +74,7 @@ export async function copy(
   }
   const copier = new Copier(src, dst, opts, result)
   const rootExists = await dst.exists(root)
-  if (!rootExists) {
+  if (!rootExists || !(await complete(dst, root))) {
     await settleAll(successors(parseManifest(rootBytes, srcRef)).map((d) => copier.node(d)))
   }
   if (dstRef !== undefined && isReferencePusher(dst)) {
@@ -120,7 +120,7 @@ class Copier {
   }
 
   private async copyNode(desc: Descriptor): Promise<void> {
-    if (await this.dst.exists(desc)) {
+    if ((await this.dst.exists(desc)) && (!isManifest(desc.mediaType) || (await complete(this.dst, desc)))) {
       this.result.blobsSkipped++
       this.opts.onProgress?.({type: 'skip', descriptor: desc})
       return
@@ -128,7 +128,7 @@ class Copier {
     if (isManifest(desc.mediaType)) {
       const bytes = await readAll(await this.src.fetch(desc), desc)
       await settleAll(successors(parseManifest(bytes, desc.digest)).map((d) => this.node(d)))
-      await this.dst.push(desc, bytes)
+      await this.dst.push(desc, bytes) // a no-op for a manifest the destination has (its children were missing)
       this.result.bytesCopied += bytes.byteLength
       this.result.blobsCopied++
       return
@@ -212,6 +212,13 @@ async function settleAll(promises: Array<Promise<void>>): Promise<void> {
   const results = await Promise.allSettled(promises)
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
   if (failed) throw failed.reason
+}
+
+/** A store that can tell which blobs of a graph it lacks (the local store): are there none? */
+async function complete(dst: unknown, root: Descriptor): Promise<boolean> {
+  const m = (dst as {missing?: (d: Descriptor) => Promise<string[]>}).missing
+  if (typeof m !== 'function') return true
+  return (await m.call(dst, root)).length === 0
 }
 
 function isReferencePusher(t: unknown): t is ReferencePusher {

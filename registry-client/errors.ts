@@ -70,6 +70,16 @@ export class NetworkError extends RegistryClientError {
   }
 }
 
+/**
+ * A tag would point at content the store no longer (or never) holds: a blob its manifest
+ * references is missing (another process's gc removed it meanwhile). The writer pushes it again.
+ */
+export class MissingContentError extends RegistryClientError {
+  constructor(readonly reference: string, readonly missing: string[], where: string) {
+    super('MISSING_CONTENT', `${reference}: ${missing.length} blob${missing.length === 1 ? '' : 's'} it references ${missing.length === 1 ? 'is' : 'are'} not in ${where} (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''})`)
+  }
+}
+
 /** A tag already points at a different digest and --force was not given. */
 export class TagExistsError extends RegistryClientError {
   constructor(readonly reference: string, readonly existing: string, readonly wanted: string) {

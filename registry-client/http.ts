@@ -4,6 +4,7 @@ import http, {type IncomingHttpHeaders, type IncomingMessage} from 'node:http'
 import https from 'node:https'
 import type {Readable} from 'node:stream'
 import {rootCertificates} from 'node:tls'
+import {RegistryClientError} from './errors.js'
 
 export interface TlsOptions {
   /** Extra CA certificates (PEM) to trust besides the system roots. */
@@ -76,21 +77,53 @@ export function send(req: HttpRequest, tls: TlsOptions = {}): Promise<HttpRespon
 }
 
 /** Reads a (small) response body as text, at most `max` bytes. */
-export async function readText(res: HttpResponse, max = 4 * 1024 * 1024): Promise<string> {
-  return (await readBody(res, max)).toString('utf8')
+export async function readText(res: HttpResponse, max = 4 * 1024 * 1024, opts: ReadBodyOptions = {}): Promise<string> {
+  return (await readBody(res, max, opts)).toString('utf8')
 }
 
-/** Reads a response body as bytes, at most `max`. */
-export async function readBody(res: HttpResponse, max = 4 * 1024 * 1024): Promise<Buffer> {
+export interface ReadBodyOptions {
+  /** What is read, for errors: "manifest registry.example.com/team/x:1". */
+  what?: string
+  /** The whole body must arrive within this long (a registry dripping bytes is cut off). */
+  deadlineMs?: number
+}
+
+/** A response body over its size limit, or not done by its deadline: not worth another try. */
+export class BodyLimitError extends RegistryClientError {
+  constructor(code: 'TOO_LARGE' | 'TOO_SLOW', message: string) {
+    super(code, message)
+  }
+}
+
+/**
+ * Reads a response body as bytes, at most `max`: a Content-Length over it is refused before
+ * reading, and reading stops at the limit (never buffers an endless body).
+ */
+export async function readBody(res: HttpResponse, max = 4 * 1024 * 1024, opts: ReadBodyOptions = {}): Promise<Buffer> {
+  const what = opts.what ?? `response from ${res.url.origin}${res.url.pathname}`
+  const claimed = Number(res.headers['content-length'])
+  if (Number.isFinite(claimed) && claimed > max) {
+    res.body.destroy()
+    throw new BodyLimitError('TOO_LARGE', `${what}: the registry says it is ${claimed} bytes, over the limit of ${max} bytes`)
+  }
   const chunks: Buffer[] = []
   let total = 0
-  for await (const chunk of res.body as AsyncIterable<Buffer>) {
-    total += chunk.length
-    if (total > max) {
-      res.body.destroy()
-      throw new Error(`response body larger than ${max} bytes`)
+  let timer: NodeJS.Timeout | undefined
+  if (opts.deadlineMs !== undefined) {
+    const ms = opts.deadlineMs
+    timer = setTimeout(() => res.body.destroy(new BodyLimitError('TOO_SLOW', `${what}: not received within ${Math.round(ms / 1000)} s (${total} bytes arrived); the registry is too slow`)), ms)
+  }
+  try {
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      total += chunk.length
+      if (total > max) {
+        res.body.destroy()
+        throw new BodyLimitError('TOO_LARGE', `${what}: response body larger than ${max} bytes`)
+      }
+      chunks.push(chunk)
     }
-    chunks.push(chunk)
+  } finally {
+    if (timer) clearTimeout(timer)
   }
   return Buffer.concat(chunks)
 }

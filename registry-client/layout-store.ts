@@ -20,9 +20,9 @@ import {join} from 'node:path'
 import {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {type Descriptor, digestHex, isDigest, isManifest, MediaType} from './descriptor.js'
-import {InvalidManifestError, NotFoundError, RegistryClientError} from './errors.js'
+import {InvalidManifestError, MissingContentError, NotFoundError, RegistryClientError} from './errors.js'
 import {atomicWrite} from './atomic.js'
-import {withLock} from './lock.js'
+import {testPause, withLock} from './lock.js'
 import {manifestMediaType, parseManifest, referrerDescriptor, successors} from './manifest.js'
 import type {Deleter, ReferenceLister, ReferrerLister, TagLister, Target} from './target.js'
 import {alreadyVerified, MAX_METADATA_BYTES, readAll, VerifyStream, verifyBytes, verifying} from './verify.js'
@@ -53,14 +53,20 @@ export interface GcOptions {
   /**
    * Keep unreferenced blobs modified less than this long ago (default 0). A process that writes
    * blobs first and tags later (a build, a pull) may be racing a gc in another process; a grace
-   * period of a few minutes protects it.
+   * period of a few minutes spares it a rewrite (tag() re-checks under the lock either way).
    */
   graceMs?: number
+  /** References removed first, under the same lock as the collection (kit rm). */
+  untag?: readonly string[]
+  /** Digests removed when unreachable whatever their age (the removed artifact's own blobs). */
+  collect?: Iterable<string>
 }
 
 export interface GcResult {
   removed: string[]
   bytesFreed: number
+  /** Of `untag`, the references that were there and are now gone. */
+  untagged: string[]
 }
 
 export class OciLayoutStore implements Target, TagLister, ReferrerLister, Deleter, ReferenceLister {
@@ -89,7 +95,21 @@ export class OciLayoutStore implements Target, TagLister, ReferrerLister, Delete
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
       await store.updateIndex(async (index) => index)
     }
+    await store.removeDeadTemps()
     return store
+  }
+
+  /** Temp files of writers that died (kill -9 mid-pull): partial blobs nobody will finish. */
+  private async removeDeadTemps(): Promise<void> {
+    let names: string[]
+    try {
+      names = await readdir(this.blobDir)
+    } catch {
+      return
+    }
+    for (const name of names) {
+      if (name.startsWith(TEMP_PREFIX) && tempOfDeadWriter(name)) await rm(join(this.blobDir, name), {force: true}).catch(() => undefined)
+    }
   }
 
   private get blobDir(): string {
@@ -172,7 +192,7 @@ export class OciLayoutStore implements Target, TagLister, ReferrerLister, Delete
       await rename(tmp, this.blobPath(expected.digest))
     } catch (err) {
       await rm(tmp, {force: true})
-      throw err
+      throw diskError(err, this.blobPath(expected.digest))
     }
   }
 
@@ -208,15 +228,48 @@ export class OciLayoutStore implements Target, TagLister, ReferrerLister, Delete
     return plain(found)
   }
 
+  /**
+   * Points `reference` at `desc`. Under the index lock (the one gc holds) it checks that every
+   * blob the graph references is here, so a tag never lands on content a concurrent gc removed:
+   * a MissingContentError then tells the writer to push again.
+   */
   async tag(desc: Descriptor, reference: string): Promise<void> {
     if (reference === '' || isDigest(reference)) throw new RegistryClientError('INVALID_REFERENCE', `cannot tag with ${JSON.stringify(reference)}`)
     if (!(await this.exists(desc))) throw new NotFoundError(`${desc.digest}: not in the store ${this.dir}; push it before tagging`)
+    await testPause('tag')
     const entry: Descriptor = {...plain(desc), annotations: {...(desc.annotations ?? {}), [REF_NAME_ANNOTATION]: reference}}
     await this.updateIndex(async (index) => {
+      const missing = await this.missing(desc)
+      if (missing.length > 0) throw new MissingContentError(reference, missing, `the store ${this.dir}`)
       index.manifests = index.manifests.filter((d) => refName(d) !== reference)
       index.manifests.push(entry)
       return index
     })
+  }
+
+  /** The digests under `root` (itself included) that the store does not hold. */
+  async missing(root: Descriptor): Promise<string[]> {
+    const out: string[] = []
+    const seen = new Set<string>()
+    const walk = async (d: Descriptor): Promise<void> => {
+      if (seen.has(d.digest)) return
+      seen.add(d.digest)
+      if (!isManifest(d.mediaType)) {
+        if (!(await this.exists(d))) out.push(d.digest)
+        return
+      }
+      let bytes: Buffer
+      try {
+        bytes = await readFile(this.blobPath(d.digest))
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+        out.push(d.digest)
+        return
+      }
+      for (const child of successors(parseManifest(bytes, d.digest))) await walk(child)
+    }
+    await walk(root)
+    return out
   }
 
   /** Removes a reference; returns the descriptor it pointed at. Content stays until gc(). */
@@ -292,8 +345,15 @@ export class OciLayoutStore implements Target, TagLister, ReferrerLister, Delete
    */
   async gc(opts: GcOptions = {}): Promise<GcResult> {
     const graceMs = opts.graceMs ?? 0
+    const collect = new Set(opts.collect ?? [])
     return withLock(this.indexPath + '.lock', async () => {
       const index = await this.readIndex()
+      const untag = new Set(opts.untag ?? [])
+      const untagged = [...new Set(index.manifests.map(refName).filter((r): r is string => r !== undefined && untag.has(r)))]
+      if (untagged.length > 0) {
+        index.manifests = index.manifests.filter((d) => !untag.has(refName(d) ?? ''))
+        await this.writeIndex(index)
+      }
       const reachable = new Set<string>()
       const walk = async (d: Descriptor): Promise<void> => {
         if (reachable.has(d.digest)) return
@@ -351,18 +411,18 @@ export class OciLayoutStore implements Target, TagLister, ReferrerLister, Delete
         const path = join(this.blobDir, name)
         if (name.startsWith(TEMP_PREFIX)) {
           const s = await stat(path).catch(() => undefined)
-          if (s && now - s.mtimeMs > STALE_TEMP_MS) await rm(path, {force: true})
+          if (s && (now - s.mtimeMs > STALE_TEMP_MS || tempOfDeadWriter(name))) await rm(path, {force: true})
           continue
         }
         const digest = 'sha256:' + name
         if (!isDigest(digest) || reachable.has(digest)) continue
         const s = await stat(path).catch(() => undefined)
-        if (!s || now - s.mtimeMs < graceMs) continue
+        if (!s || (!collect.has(digest) && now - s.mtimeMs < graceMs)) continue
         await rm(path, {force: true})
         removed.push(digest)
         bytesFreed += s.size
       }
-      return {removed: removed.sort(), bytesFreed}
+      return {removed: removed.sort(), bytesFreed, untagged: untagged.sort()}
     })
   }
 
@@ -382,7 +442,13 @@ export class OciLayoutStore implements Target, TagLister, ReferrerLister, Delete
     } catch (err) {
       throw new RegistryClientError('INVALID_LAYOUT', `${this.indexPath}: not valid JSON: ${(err as Error).message}`)
     }
+    if (index === null || typeof index !== 'object' || Array.isArray(index)) {
+      throw new RegistryClientError('INVALID_LAYOUT', `${this.indexPath}: not an OCI index (${index === null ? 'null' : Array.isArray(index) ? 'an array' : typeof index}); move it aside and rebuild or pull again`)
+    }
     if (!Array.isArray(index.manifests)) index.manifests = []
+    if (index.manifests.some((d) => d === null || typeof d !== 'object' || typeof d.digest !== 'string')) {
+      throw new RegistryClientError('INVALID_LAYOUT', `${this.indexPath}: an entry of manifests is not a descriptor`)
+    }
     return index
   }
 
@@ -405,6 +471,28 @@ export class OciLayoutStore implements Target, TagLister, ReferrerLister, Delete
       await this.writeIndex(await fn(await this.readIndex()))
     })
   }
+}
+
+/** `.tmp-PID-HEX`: true when PID is no live process (its writer was killed). */
+function tempOfDeadWriter(name: string): boolean {
+  const m = /^\.tmp-(\d+)-/.exec(name)
+  if (!m) return false
+  const pid = Number(m[1])
+  if (pid === process.pid) return false
+  try {
+    process.kill(pid, 0)
+    return false
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH'
+  }
+}
+
+/** ENOSPC/EDQUOT/EROFS as one line that names the file being written. */
+export function diskError(err: unknown, path: string): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new RegistryClientError('DISK_FULL', `${path}: no space left on the device (${code}); free some space (kit rm) and try again`, {cause: err})
+  if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return new RegistryClientError('NOT_WRITABLE', `${path}: cannot write (${code})`, {cause: err})
+  return err
 }
 
 function emptyIndex(): IndexFile {

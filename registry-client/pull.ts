@@ -3,7 +3,7 @@
 // multi-platform index), and tag it in the store under its full name.
 import {copy} from './copy.js'
 import type {Descriptor} from './descriptor.js'
-import {NotFoundError} from './errors.js'
+import {MissingContentError, NotFoundError, RegistryClientError} from './errors.js'
 import {checkEntry, findLocked, LockfileError, lockKits, type LockOptions, type LockResult, readLockfile} from './lockfile.js'
 import {DEFAULT_PLATFORM, type PlatformSpec} from './manifest.js'
 import {parseReference, type Reference} from './reference.js'
@@ -11,6 +11,9 @@ import {RemoteRepository, type RemoteOptions} from './remote.js'
 import {resolveRange, versionOfTag} from './semver.js'
 import {checkAllowedSource} from './sources.js'
 import type {ProgressEvent, Target} from './target.js'
+
+/** Pushes and tags tried when a concurrent gc keeps removing what was pushed. */
+export const MISSING_CONTENT_ATTEMPTS = 3
 
 export interface ResolveOptions extends RemoteOptions {
   /** Registry/namespace prefixes that may be pulled (empty: any). */
@@ -81,6 +84,23 @@ export interface PullResult {
  * by digest). `expectDigest` (a lockfile's) makes any other resolution an error.
  */
 export async function pull(reference: string | Reference, store: Target, opts: PullOptions & {expectDigest?: string} = {}): Promise<PullResult> {
+  try {
+    return await pullOnce(reference, store, opts)
+  } catch (err) {
+    throw namingReference(err, String(reference))
+  }
+}
+
+/** Every pull error names what was pulled (a digest mismatch deep in a layer says which kit). */
+function namingReference(err: unknown, reference: string): unknown {
+  if (!(err instanceof RegistryClientError)) return err
+  const repo = reference.replace(/[@:][^/]*$/, '')
+  if (err.message.includes(repo)) return err
+  err.message = `pull ${reference}: ${err.message}`
+  return err
+}
+
+async function pullOnce(reference: string | Reference, store: Target, opts: PullOptions & {expectDigest?: string}): Promise<PullResult> {
   const r = await resolveRemote(reference, opts)
   const ref = parseReference(r.resolved)
   if (opts.expectDigest !== undefined && r.descriptor.digest !== opts.expectDigest) {
@@ -88,13 +108,24 @@ export async function pull(reference: string | Reference, store: Target, opts: P
   }
   const byDigest = parseReference(r.reference).digest !== undefined || r.tag === undefined
   const name = byDigest ? r.resolved : ref.withTag(r.tag!).toString()
-  const copied = await copy(r.repository, r.descriptor.digest, store, name, {
+  const copyOpts = {
     platform: opts.platform ?? DEFAULT_PLATFORM,
     referrers: opts.referrers ?? true,
     concurrency: opts.concurrency,
     onProgress: opts.onProgress,
     retry: opts.retry,
-  })
+  }
+  // A concurrent `kit rm` may collect blobs this pull found present before its tag lands: the
+  // store refuses the tag (MissingContentError) and the pull fetches what is missing again.
+  let copied
+  for (let attempt = 1; ; attempt++) {
+    try {
+      copied = await copy(r.repository, r.descriptor.digest, store, name, copyOpts)
+      break
+    } catch (err) {
+      if (!(err instanceof MissingContentError) || attempt >= MISSING_CONTENT_ATTEMPTS) throw err
+    }
+  }
   const d = copied.descriptor
   return {
     reference: r.reference,

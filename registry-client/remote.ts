@@ -29,6 +29,15 @@ export interface RemoteOptions extends ClientOptions {
 }
 
 const MANIFEST_ACCEPT = MANIFEST_MEDIA_TYPES.join(', ')
+/** A manifest, index or tag-list page must arrive whole within this long (a dripping registry). */
+export const METADATA_DEADLINE_MS = 20_000
+/** Tag listing: at most this many pages, tags and seconds, whatever Link headers say. */
+export const MAX_TAG_PAGES = 1000
+export const MAX_TAGS = 100_000
+export const TAG_LIST_BUDGET_MS = 60_000
+/** A blob download that moves fewer than LOW_SPEED_BYTES in LOW_SPEED_MS is given up (a drip). */
+export const LOW_SPEED_BYTES = 1024
+export const LOW_SPEED_MS = 15_000
 const DEFAULT_CHUNK_THRESHOLD = 512 * 1024 * 1024
 const DEFAULT_CHUNK_SIZE = 32 * 1024 * 1024
 
@@ -99,7 +108,10 @@ export class RemoteRepository implements Target, TagLister, ReferrerLister, Dele
   }
 
   async fetch(desc: Descriptor): Promise<Readable> {
-    if (isManifest(desc.mediaType)) return fromBytes(await this.fetchManifest(desc.digest, desc))
+    if (isManifest(desc.mediaType)) {
+      if (desc.size > MAX_METADATA_BYTES) throw tooLarge(`${this.name}@${desc.digest}`, desc.size)
+      return fromBytes(await this.fetchManifest(desc.digest, desc))
+    }
     // The response bodies are written straight into the verifying stream (no pass-through stage:
     // each stage per chunk is allocation and scheduling on a path that carries every byte). A
     // consumer that gives up (destroys the stream) stops the download too: pumpBlob checks.
@@ -116,47 +128,70 @@ export class RemoteRepository implements Target, TagLister, ReferrerLister, Dele
     const reference = `${this.name}@${desc.digest}`
     let received = 0
     let failures = 0
-    for (;;) {
-      if (out.destroyed) return
-      const headers: Record<string, string> = {}
-      if (received > 0) headers.range = `bytes=${received}-`
-      const res = await this.call({method: 'GET', path: this.path('blobs', desc.digest), headers, reference, operation: 'fetch blob', expect: [200, 206, 404]})
-      if (res.status === 404) {
-        discard(res)
-        throw new NotFoundError(`${reference}: blob not found`, reference)
+    // A registry that drips bytes (or none) keeps a socket alive for ever: give up on a blob that
+    // moves fewer than LOW_SPEED_BYTES in LOW_SPEED_MS.
+    let current: HttpResponse | undefined
+    let stalled: NetworkError | undefined
+    let mark = 0
+    const watchdog = setInterval(() => {
+      if (received - mark < LOW_SPEED_BYTES && received < desc.size) {
+        stalled = new NetworkError(reference, 'fetch blob', new Error(`stalled: ${received - mark} bytes in ${LOW_SPEED_MS / 1000} s (${received} of ${desc.size} received)`))
+        current?.body.destroy(stalled)
       }
-      let skip = received > 0 && res.status === 200 ? received : 0
-      const before = received
-      try {
-        for await (const chunk of res.body as AsyncIterable<Buffer>) {
-          if (out.destroyed) {
-            res.body.destroy()
-            return
-          }
-          let c = chunk
-          if (skip > 0) {
-            if (c.length <= skip) {
-              skip -= c.length
-              continue
-            }
-            c = c.subarray(skip)
-            skip = 0
-          }
-          received += c.length
-          if (!out.write(c)) await drained(out)
+      mark = received
+    }, LOW_SPEED_MS)
+    try {
+      for (;;) {
+        if (stalled) throw stalled
+        if (out.destroyed) return
+        const headers: Record<string, string> = {}
+        if (received > 0) headers.range = `bytes=${received}-`
+        const res = await this.call({method: 'GET', path: this.path('blobs', desc.digest), headers, reference, operation: 'fetch blob', expect: [200, 206, 404]})
+        current = res
+        if (stalled) {
+          res.body.destroy()
+          throw stalled
         }
-      } catch (err) {
-        if (!isRetryableNetworkError(err) || out.destroyed) throw new NetworkError(reference, 'fetch blob', err)
+        if (res.status === 404) {
+          discard(res)
+          throw new NotFoundError(`${reference}: blob not found`, reference)
+        }
+        let skip = received > 0 && res.status === 200 ? received : 0
+        const before = received
+        try {
+          for await (const chunk of res.body as AsyncIterable<Buffer>) {
+            if (out.destroyed) {
+              res.body.destroy()
+              return
+            }
+            let c = chunk
+            if (skip > 0) {
+              if (c.length <= skip) {
+                skip -= c.length
+                continue
+              }
+              c = c.subarray(skip)
+              skip = 0
+            }
+            received += c.length
+            if (!out.write(c)) await drained(out)
+          }
+        } catch (err) {
+          if (stalled) throw stalled
+          if (!isRetryableNetworkError(err) || out.destroyed) throw new NetworkError(reference, 'fetch blob', err)
+          if (received === before) failures++
+          if (failures > this.client.policy.retries) throw new NetworkError(reference, 'fetch blob', err)
+          await sleep(backoffMs(failures, this.client.policy))
+          continue
+        }
+        if (received >= desc.size) return
+        // The body ended early with no error (a truncated response): ask for the rest.
         if (received === before) failures++
-        if (failures > this.client.policy.retries) throw new NetworkError(reference, 'fetch blob', err)
+        if (failures > this.client.policy.retries) throw new SizeMismatchError(desc.size, received, desc.digest)
         await sleep(backoffMs(failures, this.client.policy))
-        continue
       }
-      if (received >= desc.size) return
-      // The body ended early with no error (a truncated response): ask for the rest.
-      if (received === before) failures++
-      if (failures > this.client.policy.retries) throw new SizeMismatchError(desc.size, received, desc.digest)
-      await sleep(backoffMs(failures, this.client.policy))
+    } finally {
+      clearInterval(watchdog)
     }
   }
 
@@ -176,7 +211,7 @@ export class RemoteRepository implements Target, TagLister, ReferrerLister, Dele
         discard(res)
         throw new NotFoundError(`${full}: manifest not found`, full)
       }
-      const bytes = await readBody(res, Math.max(MAX_METADATA_BYTES, desc?.size ?? 0))
+      const bytes = await readBody(res, MAX_METADATA_BYTES, {what: `manifest ${full}`, deadlineMs: METADATA_DEADLINE_MS})
       const length = Number(header(res, 'content-length'))
       if (Number.isFinite(length) && bytes.byteLength !== length) throw new SizeMismatchError(length, bytes.byteLength, reference)
       if (desc) verifyBytes(bytes, desc)
@@ -218,6 +253,7 @@ export class RemoteRepository implements Target, TagLister, ReferrerLister, Dele
     if (res.status === 404) throw new NotFoundError(`${full}: not found`, full)
     const digest = header(res, 'docker-content-digest')
     const size = Number(header(res, 'content-length'))
+    if (Number.isFinite(size) && size > MAX_METADATA_BYTES) throw tooLarge(full, size)
     const mediaType = (header(res, 'content-type') ?? '').split(';')[0].trim()
     if (digest && isDigest(digest) && Number.isFinite(size) && isManifest(mediaType)) {
       if (isDigest(reference) && digest !== reference) throw new NotFoundError(`${full}: registry answered with ${digest}`, full)
@@ -412,15 +448,24 @@ export class RemoteRepository implements Target, TagLister, ReferrerLister, Dele
     const n = this.opts.tagPageSize ?? 1000
     const out: string[] = []
     let path: string | undefined = this.path('tags', `?n=${n}`)
+    const visited = new Set<string>()
+    const started = Date.now()
+    const refuse = (why: string) => new RegistryClientError('TAG_LIST_LIMIT', `list tags of ${this.name}: ${why}; kit stopped after ${visited.size} pages and ${out.length} tags`)
     while (path) {
       const page: string = path
+      // Link URLs are relative to the registry: compare them resolved, without the fragment.
+      const key = new URL(page, 'http://registry.invalid').href.replace(/#.*$/, '')
+      if (visited.has(key)) throw refuse(`the registry's Link header loops back to a page already read (${page})`)
+      if (visited.size >= MAX_TAG_PAGES) throw refuse(`more than ${MAX_TAG_PAGES} pages`)
+      if (Date.now() - started > TAG_LIST_BUDGET_MS) throw refuse(`over the ${TAG_LIST_BUDGET_MS / 1000} s time budget`)
+      visited.add(key)
       const got = await this.withBodyRetry(this.name, 'list tags of', async () => {
         const res: HttpResponse = await this.call({method: 'GET', path: page, reference: this.name, operation: 'list tags of', expect: [200, 404]})
         if (res.status === 404) {
           discard(res)
           return undefined
         }
-        const bytes = await readBody(res)
+        const bytes = await readBody(res, MAX_METADATA_BYTES, {what: `tag list of ${this.name}`, deadlineMs: METADATA_DEADLINE_MS})
         const length = Number(header(res, 'content-length'))
         if (Number.isFinite(length) && bytes.byteLength !== length) throw new SizeMismatchError(length, bytes.byteLength)
         let body: {tags?: string[] | null}
@@ -432,7 +477,9 @@ export class RemoteRepository implements Target, TagLister, ReferrerLister, Dele
         return {tags: body.tags ?? [], next: nextLink(header(res, 'link'))}
       })
       if (!got) return out
+      if (!Array.isArray(got.tags) || got.tags.some((t) => typeof t !== 'string')) throw new RegistryClientError('INVALID_RESPONSE', `list tags of ${this.name}: "tags" is not a list of strings`)
       out.push(...got.tags)
+      if (out.length > MAX_TAGS) throw refuse(`more than ${MAX_TAGS} tags`)
       path = got.next
     }
     return out
@@ -455,7 +502,7 @@ export class RemoteRepository implements Target, TagLister, ReferrerLister, Dele
       const type = (header(res, 'content-type') ?? '').split(';')[0].trim()
       if (res.status === 200 && type === MediaType.OciIndex) {
         this.referrersApi = true
-        list = parseManifest(await readBody(res), 'referrers').manifests ?? []
+        list = parseManifest(await readBody(res, MAX_METADATA_BYTES, {what: `referrers of ${this.name}@${subject.digest}`, deadlineMs: METADATA_DEADLINE_MS}), 'referrers').manifests ?? []
       } else {
         discard(res)
         this.referrersApi = false
@@ -501,6 +548,10 @@ export class RemoteRepository implements Target, TagLister, ReferrerLister, Dele
     discard(res)
     if (res.status === 404) throw new NotFoundError(`${reference}: not found`, reference)
   }
+}
+
+function tooLarge(reference: string, size: number): RegistryClientError {
+  return new RegistryClientError('TOO_LARGE', `manifest ${reference}: the registry says it is ${size} bytes, over the limit of ${MAX_METADATA_BYTES} bytes (4 MiB)`)
 }
 
 /** A monolithic PUT refused for its shape (not for auth or a bad digest): worth trying in chunks. */

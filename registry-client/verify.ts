@@ -4,7 +4,7 @@
 import {createHash, type Hash} from 'node:crypto'
 import {Readable, Transform, type TransformCallback} from 'node:stream'
 import type {Descriptor} from './descriptor.js'
-import {DigestMismatchError, SizeMismatchError} from './errors.js'
+import {DigestMismatchError, RegistryClientError, SizeMismatchError} from './errors.js'
 
 /**
  * Marks a stream whose content is already being verified against a descriptor (a VerifyStream, or
@@ -98,7 +98,7 @@ export async function readAll(
 ): Promise<Buffer> {
   if (desc.size > maxBytes) {
     stream.destroy()
-    throw new SizeMismatchError(maxBytes, desc.size, desc.digest)
+    throw new RegistryClientError('TOO_LARGE', `${desc.digest}: ${desc.size} bytes, over the limit of ${maxBytes} bytes for a manifest or config`)
   }
   const chunks: Buffer[] = []
   let total = 0

@@ -1,7 +1,7 @@
 import {listStore, type StoredItem} from '../../kit-compiler/artifact.js'
 import {OciLayoutStore} from '../../registry-client/layout-store.js'
 import {storeDir} from '../../runtime/home.js'
-import {listSandboxes, type ListedSandbox} from '../../runtime/sandbox/state.js'
+import {listSandboxesChecked, type ListedSandbox, type StateWarning} from '../../runtime/sandbox/state.js'
 import {KitCommand} from '../base.js'
 import {formatBytes} from '../units.js'
 
@@ -9,10 +9,20 @@ export default class Ls extends KitCommand {
   static override description = 'List what the local store holds (kits and images, by reference) and the sandboxes (name, agent, kits with digests, state, driver, uptime).'
   static override aliases = ['list']
 
-  async run(): Promise<{store: StoredItem[]; sandboxes: ListedSandbox[]}> {
-    const store = await OciLayoutStore.open(storeDir())
-    const items = await listStore(store)
-    const sandboxes = await listSandboxes()
+  async run(): Promise<{store: StoredItem[]; sandboxes: ListedSandbox[]; warnings?: StateWarning[]}> {
+    // A bad file (index.json, a sandbox.json or state.json) is a warning naming it; the rest lists.
+    const warnings: StateWarning[] = []
+    let items: StoredItem[] = []
+    try {
+      items = await listStore(await OciLayoutStore.open(storeDir()))
+    } catch (err) {
+      if (typeof (err as {code?: unknown}).code !== 'string') throw err
+      warnings.push({path: storeDir(), message: (err as Error).message})
+    }
+    const listed = await listSandboxesChecked()
+    warnings.push(...listed.warnings)
+    const sandboxes = listed.sandboxes
+    for (const w of warnings) process.stderr.write(`kit: warning: ${w.message.startsWith(w.path) ? w.message : `${w.path}: ${w.message}`}\n`)
     if (!this.jsonEnabled()) {
       const rows = [['REFERENCE', 'KIND', 'DIGEST', 'SIZE'], ...items.map((i) => [i.reference, i.kind, i.digest.slice(7, 19), humanSize(i.size)])]
       this.table(rows)
@@ -31,7 +41,7 @@ export default class Ls extends KitCommand {
         ])
       }
     }
-    return {store: items, sandboxes}
+    return warnings.length > 0 ? {store: items, sandboxes, warnings} : {store: items, sandboxes}
   }
 
   private table(rows: string[][]): void {

@@ -100,13 +100,31 @@ export async function privateSandboxDir(name: string, env: NodeJS.ProcessEnv = p
 export async function readDefinition(name: string, env: NodeJS.ProcessEnv = process.env): Promise<SandboxDefinition> {
   checkSandboxName(name)
   const file = join(sandboxDir(name, env), 'sandbox.json')
+  let def: unknown
   try {
-    return JSON.parse(await readFile(file, 'utf8')) as SandboxDefinition
+    def = JSON.parse(await readFile(file, 'utf8'))
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new SandboxError('SANDBOX_NOT_FOUND', `no sandbox named ${name} (kit ls lists them)`)
-    throw new SandboxError('SANDBOX_STATE', `${file}: ${(e as Error).message}`)
+    throw new SandboxError('SANDBOX_STATE', `${file}: not valid JSON (${(e as Error).message}); kit rm --sandbox ${name} removes it`)
   }
+  const problem = definitionProblem(def)
+  if (problem) throw new SandboxError('SANDBOX_STATE', `${file}: ${problem}; kit rm --sandbox ${name} removes it`)
+  return def as SandboxDefinition
 }
+
+/** What makes a parsed sandbox.json unusable, or undefined when it has what kit reads. */
+function definitionProblem(def: unknown): string | undefined {
+  if (def === null || typeof def !== 'object' || Array.isArray(def)) return 'not a JSON object'
+  const d = def as Partial<SandboxDefinition>
+  if (typeof d.agent !== 'string') return 'no agent'
+  if (!Array.isArray(d.kits) || d.kits.some((k) => k === null || typeof k !== 'object' || typeof k.name !== 'string')) return 'no kits list'
+  if (d.config === null || typeof d.config !== 'object') return 'no config'
+  if (typeof d.config.workspace !== 'string') return 'no config.workspace'
+  if (d.config.driver !== 'qemu' && d.config.driver !== 'docker') return 'no config.driver'
+  return undefined
+}
+
+const RUN_STATES: readonly string[] = ['created', 'starting', 'running', 'exited', 'failed', 'stopped']
 
 export async function writeDefinition(def: SandboxDefinition, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const dir = await privateSandboxDir(def.name, env)
@@ -114,12 +132,18 @@ export async function writeDefinition(def: SandboxDefinition, env: NodeJS.Proces
 }
 
 export async function readState(name: string, env: NodeJS.ProcessEnv = process.env): Promise<SandboxState> {
+  const file = join(sandboxDir(name, env), 'state.json')
+  let st: unknown
   try {
-    return JSON.parse(await readFile(join(sandboxDir(name, env), 'state.json'), 'utf8')) as SandboxState
+    st = JSON.parse(await readFile(file, 'utf8'))
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {state: 'created'}
-    throw new SandboxError('SANDBOX_STATE', `${name}: state.json: ${(e as Error).message}`)
+    throw new SandboxError('SANDBOX_STATE', `${file}: not valid JSON (${(e as Error).message})`)
   }
+  if (st === null || typeof st !== 'object' || !RUN_STATES.includes((st as SandboxState).state)) {
+    throw new SandboxError('SANDBOX_STATE', `${file}: no valid state`)
+  }
+  return st as SandboxState
 }
 
 export async function writeState(name: string, state: SandboxState, env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -147,7 +171,8 @@ export interface ListedSandbox {
   name: string
   agent: string
   kits: Array<{name: string; digest?: string; source: string}>
-  state: RunState | 'dead'
+  /** 'unknown': its state.json is unreadable (see the warnings). */
+  state: RunState | 'dead' | 'unknown'
   driver: string
   workspace: string
   /** Seconds since the current run started (running sandboxes only). */
@@ -162,19 +187,42 @@ export function isolationOf(driver: string): string {
 }
 
 export async function listSandboxes(env: NodeJS.ProcessEnv = process.env): Promise<ListedSandbox[]> {
+  return (await listSandboxesChecked(env)).sandboxes
+}
+
+/** A state file kit could not read: `kit ls` says which and goes on. */
+export interface StateWarning {
+  path: string
+  message: string
+}
+
+/** Every sandbox kit can read, and a warning (with its path) for each bad sandbox.json or state.json. */
+export async function listSandboxesChecked(env: NodeJS.ProcessEnv = process.env): Promise<{sandboxes: ListedSandbox[]; warnings: StateWarning[]}> {
   const root = sandboxesDir(env)
-  if (!existsSync(root)) return []
+  const warnings: StateWarning[] = []
+  if (!existsSync(root)) return {sandboxes: [], warnings}
   const out: ListedSandbox[] = []
+  const problem = (e: unknown, path: string): StateWarning => {
+    const message = (e as Error).message
+    return message.startsWith(path + ': ') ? {path, message: message.slice(path.length + 2)} : {path, message}
+  }
   for (const name of (await readdir(root)).sort()) {
     if (!SANDBOX_NAME.test(name) || !existsSync(join(root, name, 'sandbox.json'))) continue
     let def: SandboxDefinition
     try {
       def = await readDefinition(name, env)
-    } catch {
+    } catch (e) {
+      warnings.push(problem(e, join(root, name, 'sandbox.json')))
       continue
     }
-    const st = await readState(name, env).catch((): SandboxState => ({state: 'created'}))
-    const state = liveState(st)
+    let st: SandboxState | undefined
+    try {
+      st = await readState(name, env)
+    } catch (e) {
+      warnings.push(problem(e, join(root, name, 'state.json')))
+    }
+    const state = st ? liveState(st) : 'unknown'
+    st ??= {state: 'created'}
     const item: ListedSandbox = {
       name,
       agent: def.agent,
@@ -188,7 +236,7 @@ export async function listSandboxes(env: NodeJS.ProcessEnv = process.env): Promi
     if (st.exitCode !== undefined) item.exitCode = st.exitCode
     out.push(item)
   }
-  return out
+  return {sandboxes: out, warnings}
 }
 
 export interface RemoveSandboxResult {
@@ -231,8 +279,25 @@ async function cleanupDocker(name: string, def: SandboxDefinition, env: NodeJS.P
 /** Stops a live run (unless it is refused) and deletes the sandbox's directory. */
 export async function removeSandbox(name: string, opts: {force?: boolean; env?: NodeJS.ProcessEnv} = {}): Promise<RemoveSandboxResult> {
   const env = opts.env ?? process.env
-  const def = await readDefinition(name, env)
-  const st = await readState(name, env)
+  checkSandboxName(name)
+  if (!existsSync(sandboxDir(name, env))) throw new SandboxError('SANDBOX_NOT_FOUND', `no sandbox named ${name} (kit ls lists them)`)
+  // A broken sandbox (bad sandbox.json or state.json) is removed as it is: nothing in it can run.
+  const def = await readDefinition(name, env).catch((e: SandboxError) => {
+    if (e.code === 'SANDBOX_STATE' || e.code === 'SANDBOX_NOT_FOUND') return undefined
+    throw e
+  })
+  const st = await readState(name, env).catch((e: SandboxError) => {
+    if (e.code === 'SANDBOX_STATE') return undefined
+    throw e
+  })
+  if (!def || !st) {
+    if (st && pidAlive(st.pid) && (st.state === 'running' || st.state === 'starting') && !opts.force) {
+      throw new SandboxError('SANDBOX_RUNNING', `sandbox ${name} is running (pid ${st.pid}): kit stop ${name} first, or remove with --force`)
+    }
+    if (st && pidAlive(st.pid) && (st.state === 'running' || st.state === 'starting')) process.kill(st.pid!, 'SIGTERM')
+    await rm(sandboxDir(name, env), {recursive: true, force: true})
+    return {name, stopped: false}
+  }
   let stopped = killStaleVm(st, def.config.workspace)
   if (liveState(st) === 'running' || liveState(st) === 'starting') {
     if (!opts.force) throw new SandboxError('SANDBOX_RUNNING', `sandbox ${name} is running (pid ${st.pid}): kit stop ${name} first, or remove with --force`)
