@@ -1,8 +1,9 @@
 // Response redaction: every real secret value the proxy injected on a connection is replaced by its
 // placeholder in what comes back (headers and bodies), so an upstream that echoes request headers
 // (debug endpoints, some APIs) cannot hand the secret to the guest. Bodies are redacted as they
-// stream: a tail of (longest secret - 1) bytes is held back between chunks so a value split across
-// chunks is still found; memory per response is bounded by that tail plus one chunk. Compressed
+// stream: up to (longest secret - 1) bytes are held back between chunks so a value split across
+// chunks is still found (only bytes that could begin a value are held back, so a streamed event
+// is not delayed); memory per response is bounded by that tail plus one chunk. Compressed
 // bodies (gzip, deflate, br) are decoded, redacted and encoded again. What the proxy cannot see
 // (a value the upstream transforms: hashed, reversed, encrypted) is out of reach; see
 // docs/security.md.
@@ -90,6 +91,7 @@ export class Redactor {
     const scan = (data: Buffer, final: boolean): Buffer[] => {
       const out: Buffer[] = []
       let i = 0
+      let holdFrom: number | undefined
       for (;;) {
         let at = -1
         let hit: (typeof pairs)[number] | undefined
@@ -101,13 +103,19 @@ export class Redactor {
           }
         }
         if (!hit) break
+        // A longer value that starts here may still be arriving: wait for it before choosing.
+        const h = hit
+        if (!final && pairs.some((p) => p.secret.length > h.secret.length && data.length - at < p.secret.length && data.compare(p.secret, 0, data.length - at, at) === 0)) {
+          holdFrom = at
+          break
+        }
         if (at > i) out.push(data.subarray(i, at))
         out.push(hit.placeholder)
         counter.count++
         i = at + hit.secret.length
       }
       // Only bytes that could start a value wait for the next chunk (an SSE event is not delayed).
-      const cut = final ? data.length : data.length - partial(data, i)
+      const cut = final ? data.length : (holdFrom ?? data.length - partial(data, i))
       if (cut > i) out.push(data.subarray(i, cut))
       tail = Buffer.from(data.subarray(cut))
       return out
