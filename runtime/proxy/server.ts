@@ -686,6 +686,9 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     up.on('timeout', () => up.destroy(Object.assign(new Error('upstream timed out'), {code: 'ETIMEDOUT'})))
     up.on('upgrade', (ures, usock, uhead) => {
       up.setTimeout(0)
+      // Held like any other socket: stop() tears it down even if the upstream never closes.
+      sockets.add(usock as net.Socket)
+      usock.on('close', () => sockets.delete(usock as net.Socket))
       if (!upgradeAnswered(verdict, ures.headers.upgrade)) {
         usock.destroy()
         log(502, 0, 0, `the upstream switched to ${JSON.stringify(String(ures.headers.upgrade ?? '').slice(0, 40))}, not the protocol asked for`)

@@ -69,6 +69,7 @@ export function echoEverywhere(seen: Recorded[], afterUpgrade: Buffer[]) {
       socket.write(lines.join('\r\n') + '\r\n\r\n')
     }
     socket.on('data', (d: Buffer) => afterUpgrade.push(d))
+    socket.on('end', () => socket.end())
     socket.on('error', () => socket.destroy())
   }
   return {handler, upgrade}
