@@ -535,7 +535,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
         if (body.length) rh = dropHeader(rh, 'content-length')
       }
       try {
-        res.writeHead(status, ures.statusMessage, rh)
+        res.writeHead(status, redactor && ures.statusMessage ? redactor.text(ures.statusMessage).text : ures.statusMessage, rh)
       } catch {
         res.destroy()
         ures.destroy()
@@ -695,7 +695,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
         refuseSocket(socket, errorResponse(502, 'http_protocol_error', 'the upstream switched to another protocol than the one asked for', req.headers.accept))
         return
       }
-      const lines = [`HTTP/1.1 101 ${ures.statusMessage || 'Switching Protocols'}`]
+      const lines = [`HTTP/1.1 101 ${redactor && ures.statusMessage ? redactor.text(ures.statusMessage).text : ures.statusMessage || 'Switching Protocols'}`]
       const rh = redactor ? redactor.headers(ures.rawHeaders, redacted) : ures.rawHeaders
       for (let i = 0; i < rh.length; i += 2) lines.push(`${rh[i]}: ${rh[i + 1]}`)
       socket.write(lines.join('\r\n') + '\r\n\r\n')
@@ -728,7 +728,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     })
     up.on('response', (ures) => {
       // Not upgraded: pass the answer on and close.
-      const lines = [`HTTP/1.1 ${ures.statusCode} ${ures.statusMessage ?? ''}`]
+      const lines = [`HTTP/1.1 ${ures.statusCode} ${redactor ? redactor.text(ures.statusMessage ?? '').text : (ures.statusMessage ?? '')}`]
       let rh = filterHeaders(ures.rawHeaders, false)
       let stages: Transform[] | undefined = []
       if (redactor) {

@@ -30,6 +30,10 @@ export function echoEverywhere(seen: Recorded[], afterUpgrade: Buffer[]) {
         res.writeHead(200, {'x-echo': key, 'content-length': '2'})
         return res.end('ok')
       }
+      if (path === '/echo-status') {
+        res.writeHead(200, `OK ${key}`, {'content-length': '2'})
+        return res.end('ok')
+      }
       if (path === '/echo-split') {
         // The value cut in two, sent a while apart: two chunks (and two TCP segments).
         res.writeHead(200, {'content-type': 'text/plain'})

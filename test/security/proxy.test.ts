@@ -14,7 +14,7 @@ import {Policy} from '../../runtime/policy/policy.js'
 import {startProxy, type RunningProxy} from '../../runtime/proxy/server.js'
 import type {CA} from '../../runtime/proxy/ca.js'
 import {echoEverywhere, serve, type Recorded} from './echo-upstream.js'
-import {curl, httpUpstream, rawExchange, readLines, removeDir, tempDir, testCA, waitFor, type Upstream} from '../proxy/fixtures.js'
+import {curl, httpUpstream, rawExchange, readLines, removeDir, run, tempDir, testCA, waitFor, type Upstream} from '../proxy/fixtures.js'
 
 // Test-only values, made up here (not real credentials).
 const SECRETS: Record<string, string> = {
@@ -145,6 +145,9 @@ describe('security: the policy proxy under attack', function () {
     assert.equal(seen.at(-1)!.headers['x-api-key'], SECRETS.anthropic, 'the upstream got the real key')
     assert.equal(r.headers['x-echo'], 'proxy-managed')
     assert.deepEqual(leaks(JSON.stringify(r)), [])
+    const status = await run('curl', ['-sS', '-i', '--noproxy', '', '-x', proxy.url, '--cacert', caFile, '-H', 'x-api-key: proxy-managed', 'https://api.anthropic.com/echo-status'])
+    assert.match(status.stdout, /HTTP\/1\.1 200 OK proxy-managed\r\n/, 'the reason phrase is redacted too')
+    assert.deepEqual(leaks(status.stdout), [])
   })
 
   it('a bound host that echoes request headers never returns the real secret (in a body)', async () => {
