@@ -4,8 +4,9 @@
 // `kit secret set NAME --host ...`) gets a random placeholder that the proxy replaces in the
 // headers the binding names (`--header`, default Authorization), for the hosts it is bound to
 // only; in any other header, or sent anywhere else, the placeholder goes out as is. Every value
-// injected is also handed back (`redact`) so the proxy can take it out of the response. Injection happens only on connections the proxy terminates with TLS
-// and re-encrypts upstream: a real value is never sent in clear text.
+// injected is also handed back (`redact`) so the proxy can take it out of the response.
+// Injection happens only on connections the proxy terminates with TLS and re-encrypts upstream: a
+// real value is never sent in clear text.
 import {randomBytes} from 'node:crypto'
 import {matchDestination, parseNetworkRule, type NetworkRule, type NormalizedHost} from '../../kit-compiler/network-rules.js'
 import type {InjectRule, KitCredential} from '../policy/from-kit.js'
@@ -121,7 +122,9 @@ export class Injector {
         const {header, value: v} = headerValue(inj, value, where)
         if (!TOKEN.test(header)) throw new InjectConfigError(`${where}: ${JSON.stringify(header)} is not a header name`)
         // The value as sent (a Basic credential carries it base64-encoded) and the bare secret.
-        const redact = [...secretForms(v, headerValue(inj, PROXY_MANAGED, where).value), ...secretForms(value, PROXY_MANAGED)]
+        const shown = headerValue(inj, PROXY_MANAGED, where).value
+        const redact = [...secretForms(v, shown), ...secretForms(value, PROXY_MANAGED)]
+        if (inj.scheme === 'basic') redact.push({secret: v.slice('Basic '.length), placeholder: shown.slice('Basic '.length)})
         injects.push({rule, op: {service: c.service, header, value: v, redact}})
       }
       if (c.envName) env[c.envName] = PROXY_MANAGED
