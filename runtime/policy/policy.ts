@@ -12,6 +12,7 @@
 // rules that match the destination make the proxy intercept (`intercept: true`) so that each
 // request inside is judged again with its method and path.
 import {
+  bigIntToIp,
   canonicalPath,
   isL7Rule,
   matchDestination,
@@ -25,7 +26,7 @@ import {
   type RuleEffect,
   type RuleTarget,
 } from '../../kit-compiler/network-rules.js'
-import {cidrInside, specialRangeOf} from './special-addresses.js'
+import {cidrInside, embeddedIPv4, specialRangeOf} from './special-addresses.js'
 import {tierRules, type Tier} from './tiers.js'
 
 export interface SourcedRule {
@@ -126,6 +127,17 @@ export class Policy {
     for (const r of this.deny) out.push({effect: 'deny', rule: r.rule.text, source: r.source})
     for (const r of this.allow) out.push({effect: 'allow', rule: r.rule.text, source: r.source})
     return out
+  }
+
+  /** Whether rules with methods or paths apply to host:port (each request there is judged). */
+  hasL7Rules(host: string, port: number): boolean {
+    let h: NormalizedHost
+    try {
+      h = normalizeHost(host)
+    } catch {
+      return false
+    }
+    return this.l7Rules.some((r) => matchDestination(r.rule, h, port))
   }
 
   /**
@@ -234,6 +246,15 @@ export class Policy {
       return {action: 'deny', reason: (e as Error).message, intercept: false}
     }
     if (h.kind !== 'ip') return {action: 'deny', reason: `${address} is not an address`, intercept: false}
+    if (h.family === 6) {
+      // An IPv6 address that carries an IPv4 one is judged as that IPv4 address as well.
+      const v4 = embeddedIPv4(h.value)
+      if (v4) {
+        const inner = bigIntToIp(v4.value, 4)
+        const refused = this.checkResolvedAddress(inner, port)
+        if (refused) return {...refused, reason: `${h.address} is the ${v4.form} form of ${inner}: ${refused.reason}`}
+      }
+    }
     for (const d of this.denies) {
       if (d.rule.host.kind === 'cidr' && !isL7Rule(d.rule) && matchDestination(d.rule, h, port)) {
         return deny(d, `the name resolved to ${h.address}, which a deny rule covers`, false)

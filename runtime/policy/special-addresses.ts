@@ -58,3 +58,21 @@ export function specialRangeOf(family: 4 | 6, value: bigint): SpecialRange | und
 export function cidrInside(inner: Extract<HostPattern, {kind: 'cidr'}>, outer: Extract<HostPattern, {kind: 'cidr'}>): boolean {
   return inner.family === outer.family && inner.prefix >= outer.prefix && inRange(outer, inner.family, inner.network)
 }
+
+/**
+ * The IPv4 address an IPv6 address carries and is routed to (or translated to) by some gateway:
+ * NAT64 (64:ff9b::/96, and 64:ff9b:1::/48 read as /96), 6to4 (2002:AABB:CCDD::/48), Teredo
+ * (2001::/32, the client's address, inverted), IPv4-compatible (::a.b.c.d) and IPv4-translated
+ * (::ffff:0:a.b.c.d). Such an address is judged as that IPv4 address too. (IPv4-mapped
+ * ::ffff:a.b.c.d is turned into IPv4 when a host is normalised.)
+ */
+export function embeddedIPv4(value: bigint): {value: bigint; form: string} | undefined {
+  const low32 = value & 0xffffffffn
+  if (value >> 32n === 0x64ff9b0000000000000000n) return {value: low32, form: 'NAT64'}
+  if (value >> 80n === 0x64ff9b0001n) return {value: low32, form: 'local-use NAT64'}
+  if (value >> 112n === 0x2002n) return {value: (value >> 80n) & 0xffffffffn, form: '6to4'}
+  if (value >> 96n === 0x20010000n) return {value: ~low32 & 0xffffffffn, form: 'Teredo'}
+  if (value >> 32n === 0xffff0000n) return {value: low32, form: 'IPv4-translated'}
+  if (value >> 32n === 0n && value > 1n) return {value: low32, form: 'IPv4-compatible'}
+  return undefined
+}

@@ -1,6 +1,7 @@
 // The audit log: one JSON line per decision the proxy makes (a CONNECT, a request, an upgrade, a
 // refused malformed request). It names the rule and its source, the status and the bytes each
-// way, and the credential services injected, never a value, a header, or a query string.
+// way, the credential services injected and how many injected values were taken out of the
+// response (redacted), never a value, a header, or a query string.
 import {createWriteStream, mkdirSync, type WriteStream} from 'node:fs'
 import {dirname} from 'node:path'
 
@@ -25,6 +26,8 @@ export interface AuditEntry {
   durationMs: number
   /** The services whose credentials were injected. */
   credentials?: string[]
+  /** How many injected secret values were taken out of the response (headers and body). */
+  redacted?: number
   /** Whether the proxy terminated TLS (intercepted) for this connection. */
   intercepted?: boolean
   /** The address the proxy connected to. */

@@ -1,14 +1,17 @@
 // Credential injection. The guest never holds a real secret: for a kit credential whose secret is
 // bound, the guest's env var holds a placeholder and the proxy overwrites the declared header on
 // requests to the inject domains (and only there). A custom secret (bound to host patterns with
-// `kit secret set NAME --host ...`) gets a random placeholder that the proxy replaces wherever it
-// appears in a request header, for the hosts it is bound to only; sent anywhere else, the
-// placeholder goes out as is. Injection happens only on connections the proxy terminates with TLS
-// and re-encrypts upstream: a real value is never sent in clear text.
+// `kit secret set NAME --host ...`) gets a random placeholder that the proxy replaces in the
+// headers the binding names (`--header`, default Authorization), for the hosts it is bound to
+// only; in any other header, or sent anywhere else, the placeholder goes out as is. Every value
+// injected is also handed back (`redact`) so the proxy can take it out of the response.
+// Injection happens only on connections the proxy terminates with TLS and re-encrypts upstream: a
+// real value is never sent in clear text.
 import {randomBytes} from 'node:crypto'
 import {matchDestination, parseNetworkRule, type NetworkRule, type NormalizedHost} from '../../kit-compiler/network-rules.js'
 import type {InjectRule, KitCredential} from '../policy/from-kit.js'
 import type {SecretSource} from '../secrets/store.js'
+import {secretForms, type SecretPair} from './redact.js'
 
 /** The in-guest value of a kit credential's env var when its secret is bound (as sbx's). */
 export const PROXY_MANAGED = 'proxy-managed'
@@ -19,7 +22,12 @@ export interface CustomSecret {
   hosts: string[]
   /** The guest env var; default: the name upper-cased with "-" as "_". */
   env?: string
+  /** The request headers the placeholder is replaced in; default Authorization. */
+  headers?: string[]
 }
+
+/** Where a custom placeholder is replaced when its binding names no header. */
+export const DEFAULT_CUSTOM_HEADERS = ['Authorization']
 
 export class InjectConfigError extends Error {
   readonly code = 'E_INJECT_CONFIG'
@@ -34,6 +42,8 @@ interface HeaderOp {
   header: string
   /** The whole header value, secret included. */
   value: string
+  /** What to take out of responses. */
+  redact: SecretPair[]
 }
 
 interface BoundInject {
@@ -47,6 +57,9 @@ interface BoundCustom {
   placeholder: string
   value: string
   env: string
+  /** Lower-case header names the placeholder is replaced in. */
+  headers: Set<string>
+  redact: SecretPair[]
 }
 
 export interface InjectionResult {
@@ -54,6 +67,8 @@ export interface InjectionResult {
   headers: string[]
   /** Services injected, for the audit log. */
   services: string[]
+  /** The values injected and their placeholders, for response redaction. */
+  redact: SecretPair[]
 }
 
 function headerValue(inj: InjectRule, secret: string, where: string): {header: string; value: string} {
@@ -106,7 +121,11 @@ export class Injector {
         }
         const {header, value: v} = headerValue(inj, value, where)
         if (!TOKEN.test(header)) throw new InjectConfigError(`${where}: ${JSON.stringify(header)} is not a header name`)
-        injects.push({rule, op: {service: c.service, header, value: v}})
+        // The value as sent (a Basic credential carries it base64-encoded) and the bare secret.
+        const shown = headerValue(inj, PROXY_MANAGED, where).value
+        const redact = [...secretForms(v, shown), ...secretForms(value, PROXY_MANAGED)]
+        if (inj.scheme === 'basic') redact.push({secret: v.slice('Basic '.length), placeholder: shown.slice('Basic '.length)})
+        injects.push({rule, op: {service: c.service, header, value: v, redact}})
       }
       if (c.envName) env[c.envName] = PROXY_MANAGED
     }
@@ -118,7 +137,9 @@ export class Injector {
       if (given !== undefined && !/^[A-Za-z0-9._~-]{16,200}$/.test(given)) throw new InjectConfigError(`placeholder for ${s.name}: 16-200 URL-safe characters`)
       const placeholder = given ?? `kit-placeholder-${s.name}-${randomBytes(16).toString('hex')}`
       const envName = s.env ?? s.name.toUpperCase().replace(/-/g, '_')
-      customs.push({name: s.name, rules, placeholder, value, env: envName})
+      const headers = s.headers && s.headers.length > 0 ? s.headers : DEFAULT_CUSTOM_HEADERS
+      for (const h of headers) if (!TOKEN.test(h)) throw new InjectConfigError(`custom secret ${s.name}: ${JSON.stringify(h)} is not a header name`)
+      customs.push({name: s.name, rules, placeholder, value, env: envName, headers: new Set(headers.map((h) => h.toLowerCase())), redact: secretForms(value, placeholder)})
       env[envName] = placeholder
     }
     return new Injector(injects, customs, env)
@@ -153,8 +174,9 @@ export class Injector {
   apply(host: NormalizedHost, port: number, rawHeaders: string[]): InjectionResult {
     const ops = this.injects.filter((i) => matchDestination(i.rule, host, port)).map((i) => i.op)
     const customs = this.customs.filter((c) => c.rules.some((r) => matchDestination(r, host, port)))
-    if (ops.length === 0 && customs.length === 0) return {headers: rawHeaders, services: []}
+    if (ops.length === 0 && customs.length === 0) return {headers: rawHeaders, services: [], redact: []}
     const services = new Set<string>()
+    const redact: SecretPair[] = []
     const overwritten = new Set(ops.map((o) => o.header.toLowerCase()))
     const out: string[] = []
     for (let i = 0; i < rawHeaders.length; i += 2) {
@@ -162,8 +184,9 @@ export class Injector {
       let value = rawHeaders[i + 1]!
       if (overwritten.has(name.toLowerCase())) continue
       for (const c of customs) {
-        if (value.includes(c.placeholder)) {
+        if (c.headers.has(name.toLowerCase()) && value.includes(c.placeholder)) {
           value = value.split(c.placeholder).join(c.value)
+          if (!services.has(c.name)) redact.push(...c.redact)
           services.add(c.name)
         }
       }
@@ -175,8 +198,9 @@ export class Injector {
     for (const o of byHeader.values()) {
       out.push(o.header, o.value)
       services.add(o.service)
+      redact.push(...o.redact)
     }
-    return {headers: out, services: [...services]}
+    return {headers: out, services: [...services], redact}
   }
 }
 

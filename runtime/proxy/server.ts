@@ -19,6 +19,7 @@ import https from 'node:https'
 import net from 'node:net'
 import tls from 'node:tls'
 import {readFileSync} from 'node:fs'
+import {pipeline, type Duplex, type Transform} from 'node:stream'
 import {normalizeHost, type Decision, type NormalizedHost} from '../../kit-compiler/network-rules.js'
 import type {Policy, PolicyDecision} from '../policy/policy.js'
 import type {KitCredential} from '../policy/from-kit.js'
@@ -28,6 +29,9 @@ import {blockedResponse, errorResponse, refusalBytes, type ProxyErrorType, type 
 import {loadOrCreateCA, type CA} from './ca.js'
 import {Injector, type CustomSecret} from './inject.js'
 import {PrefixedSocket} from './prefixed-socket.js'
+import {narrowAcceptEncoding, redactBody, Redactor, type SecretPair} from './redact.js'
+import {classifyTunnelStart} from './tunnel-http.js'
+import {classifyUpgrade, upgradeAnswered} from './upgrade.js'
 import {parseConnectTo, Resolver, type ConnectTo, type LookupFn, type Resolution} from './resolve.js'
 import {MAX_CLIENT_HELLO, parseClientHello} from './sni.js'
 
@@ -129,7 +133,15 @@ const HOP_BY_HOP = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
+  // Never forwarded: an h2c upgrade would turn the connection into HTTP/2 the proxy does not judge.
+  'http2-settings',
 ])
+
+/**
+ * End-to-end headers the proxy relies on (the target, the body's framing and coding): a
+ * `Connection:` list naming one of them does not remove it.
+ */
+const NEVER_DROPPED = new Set(['host', 'content-length', 'content-encoding'])
 
 function hostText(h: NormalizedHost): string {
   return h.kind === 'name' ? h.name : h.address
@@ -202,7 +214,7 @@ function filterHeaders(raw: string[], keepUpgrade: boolean): string[] {
     if (raw[i]!.toLowerCase() === 'connection') {
       for (const t of raw[i + 1]!.split(',')) {
         const tok = t.trim().toLowerCase()
-        if (tok && tok !== 'upgrade' && tok !== 'keep-alive' && tok !== 'close') {
+        if (tok && tok !== 'upgrade' && tok !== 'keep-alive' && tok !== 'close' && !NEVER_DROPPED.has(tok)) {
           if (dropped === HOP_BY_HOP) dropped = new Set(HOP_BY_HOP)
           dropped.add(tok)
         }
@@ -221,6 +233,12 @@ function filterHeaders(raw: string[], keepUpgrade: boolean): string[] {
     if (dropped.has(lower)) continue
     out.push(name, raw[i + 1]!)
   }
+  return out
+}
+
+function dropHeader(raw: string[], name: string): string[] {
+  const out: string[] = []
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() !== name) out.push(raw[i]!, raw[i + 1]!)
   return out
 }
 
@@ -271,6 +289,22 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const httpsAgent = new https.Agent({...agentOpts, secureContext: upstreamContext, ALPNProtocols: ['http/1.1']} as https.AgentOptions)
   const sockets = new Set<net.Socket | tls.TLSSocket>()
   const targets = new WeakMap<object, Target>()
+  /** The secrets injected on each client connection, taken out of every response on it. */
+  const redactors = new WeakMap<object, Redactor>()
+  function redactorFor(conn: object, add: readonly SecretPair[]): Redactor | undefined {
+    let r = redactors.get(conn)
+    if (add.length) {
+      if (!r) redactors.set(conn, (r = new Redactor()))
+      r.add(add)
+    }
+    return r && !r.empty ? r : undefined
+  }
+  /** Narrow Accept-Encoding to codings the proxy can decode (for a response it must redact). */
+  function narrowCodings(headers: string[]): void {
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i]!.toLowerCase() === 'accept-encoding') headers[i + 1] = narrowAcceptEncoding(headers[i + 1]) ?? 'identity'
+    }
+  }
 
   const serverOpts: http.ServerOptions = {
     maxHeaderSize: limits.maxHeaderSize,
@@ -434,11 +468,15 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     let headers = filterHeaders(req.rawHeaders, false)
     if (req.headers['transfer-encoding'] !== undefined) headers.push('Transfer-Encoding', 'chunked')
     let injected: string[] = []
+    let redactor: Redactor | undefined
     if (useTls) {
       const inj = injector.apply(host, port, headers)
       headers = inj.headers
       injected = inj.services
+      redactor = redactorFor(req.socket, inj.redact)
+      if (redactor) narrowCodings(headers)
     }
+    const redacted = {count: 0}
     let bytesUp = 0
     let bytesDown = 0
     const reqOpts: https.RequestOptions = {
@@ -469,6 +507,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
         bytesDown,
         durationMs: Date.now() - started,
         ...(injected.length ? {credentials: injected} : {}),
+        ...(redacted.count ? {redacted: redacted.count} : {}),
         intercepted: useTls,
         address: resolution.address,
       })
@@ -476,16 +515,40 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     up.on('timeout', () => up.destroy(Object.assign(new Error('upstream timed out'), {code: 'ETIMEDOUT'})))
     up.on('response', (ures) => {
       up.setTimeout(limits.idleTimeoutMs)
-      const rh = filterHeaders(ures.rawHeaders, false)
+      let rh = filterHeaders(ures.rawHeaders, false)
+      const status = ures.statusCode ?? 502
+      // A response on a connection that had secrets injected: every value is taken out of the
+      // headers and the body (decoded, redacted, encoded again), or the response is refused.
+      let body: Transform[] = []
+      if (redactor) {
+        rh = redactor.headers(rh, redacted)
+        const bodiless = method === 'HEAD' || status === 204 || status === 304
+        const stages = bodiless ? [] : redactBody(ures.headers['content-encoding'], redactor, redacted)
+        if (!stages) {
+          ures.destroy()
+          finish(502, {decision: 'error', reason: `response in content coding ${JSON.stringify(String(ures.headers['content-encoding']).slice(0, 40))} cannot be redacted`})
+          refuse(res, errorResponse(502, 'http_protocol_error', 'the upstream answered in a content coding the proxy cannot redact', req.headers.accept))
+          return
+        }
+        body = stages
+        // The body's length changes with each value replaced.
+        if (body.length) rh = dropHeader(rh, 'content-length')
+      }
       try {
-        res.writeHead(ures.statusCode ?? 502, ures.statusMessage, rh)
+        res.writeHead(status, redactor && ures.statusMessage ? redactor.text(ures.statusMessage).text : ures.statusMessage, rh)
       } catch {
         res.destroy()
         ures.destroy()
         return
       }
       ures.on('data', (d: Buffer) => (bytesDown += d.length))
-      ures.pipe(res)
+      if (body.length) {
+        pipeline([ures, ...body, res], (err) => {
+          if (err) res.destroy()
+        })
+      } else {
+        ures.pipe(res)
+      }
       ures.on('error', () => res.destroy())
       res.on('close', () => {
         if (!ures.complete) ures.destroy()
@@ -576,16 +639,29 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       refuseSocket(socket, blockedResponse(decision, {host: displayHost(host), port, method, path}, req.headers.accept))
       return
     }
+    // Only WebSocket keeps the rules of an L7 host; h2c goes on as a plain request.
+    const verdict = classifyUpgrade(req.rawHeaders, (t.target?.l7 ?? false) || policy.hasL7Rules(hostT, port))
+    if (verdict.kind === 'refuse') {
+      const d: Decision = {action: 'deny', rule: 'upgrade-refused', reason: verdict.reason}
+      audit.write({...base, ...decisionFields(d), status: 403, bytesUp: 0, bytesDown: 0, durationMs: Date.now() - started})
+      refuseSocket(socket, blockedResponse(d, {host: displayHost(host), port, method, path}, req.headers.accept, 'http_request_denied'))
+      return
+    }
     const resolution = await destinationOf(t, req, base, started, (r) => refuseSocket(socket, r))
     if (!resolution) return
     const useTls = t.target?.tls ?? false
-    let headers = filterHeaders(req.rawHeaders, true)
+    let headers = verdict.kind === 'strip' ? filterHeaders(req.rawHeaders, false) : filterHeaders(req.rawHeaders, true)
     let injected: string[] = []
+    let redactor: Redactor | undefined
     if (useTls) {
       const inj = injector.apply(host, port, headers)
       headers = inj.headers
       injected = inj.services
+      redactor = redactorFor(req.socket, inj.redact)
+      // No compression the proxy would have to see through (permessage-deflate).
+      if (redactor) headers = dropHeader(dropHeader(headers, 'sec-websocket-extensions'), 'accept-encoding')
     }
+    const redacted = {count: 0}
     const reqOpts: https.RequestOptions = {
       host: resolution.address,
       port: resolution.port,
@@ -605,23 +681,35 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     const log = (status: number, bytesUp: number, bytesDown: number, reason?: string) => {
       if (logged) return
       logged = true
-      audit.write({...base, ...decisionFields(decision), ...(reason ? {reason} : {}), status, bytesUp, bytesDown, durationMs: Date.now() - started, ...(injected.length ? {credentials: injected} : {}), intercepted: useTls, address: resolution.address})
+      audit.write({...base, ...decisionFields(decision), ...(reason ? {reason} : {}), status, bytesUp, bytesDown, durationMs: Date.now() - started, ...(injected.length ? {credentials: injected} : {}), ...(redacted.count ? {redacted: redacted.count} : {}), intercepted: useTls, address: resolution.address})
     }
     up.on('timeout', () => up.destroy(Object.assign(new Error('upstream timed out'), {code: 'ETIMEDOUT'})))
     up.on('upgrade', (ures, usock, uhead) => {
       up.setTimeout(0)
-      const lines = [`HTTP/1.1 101 ${ures.statusMessage || 'Switching Protocols'}`]
-      const rh = ures.rawHeaders
+      // Held like any other socket: stop() tears it down even if the upstream never closes.
+      sockets.add(usock as net.Socket)
+      usock.on('close', () => sockets.delete(usock as net.Socket))
+      if (!upgradeAnswered(verdict, ures.headers.upgrade)) {
+        usock.destroy()
+        log(502, 0, 0, `the upstream switched to ${JSON.stringify(String(ures.headers.upgrade ?? '').slice(0, 40))}, not the protocol asked for`)
+        refuseSocket(socket, errorResponse(502, 'http_protocol_error', 'the upstream switched to another protocol than the one asked for', req.headers.accept))
+        return
+      }
+      const lines = [`HTTP/1.1 101 ${redactor && ures.statusMessage ? redactor.text(ures.statusMessage).text : ures.statusMessage || 'Switching Protocols'}`]
+      const rh = redactor ? redactor.headers(ures.rawHeaders, redacted) : ures.rawHeaders
       for (let i = 0; i < rh.length; i += 2) lines.push(`${rh[i]}: ${rh[i + 1]}`)
       socket.write(lines.join('\r\n') + '\r\n\r\n')
-      if (uhead.length) socket.write(uhead)
+      // After the switch, values are masked in place (same length: WebSocket frames count bytes).
+      const down: Duplex = redactor ? redactor.stream(redacted, true) : socket
+      if (redactor) down.pipe(socket)
+      if (uhead.length) down.write(uhead)
       if (head.length) usock.write(head)
       let upBytes = head.length
       let downBytes = uhead.length
       socket.on('data', (d: Buffer) => (upBytes += d.length))
       usock.on('data', (d: Buffer) => (downBytes += d.length))
       socket.pipe(usock)
-      usock.pipe(socket)
+      usock.pipe(down)
       usock.on('error', () => socket.destroy())
       socket.on('error', () => usock.destroy())
       usock.setTimeout(limits.idleTimeoutMs, () => usock.destroy())
@@ -640,14 +728,26 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     })
     up.on('response', (ures) => {
       // Not upgraded: pass the answer on and close.
-      const lines = [`HTTP/1.1 ${ures.statusCode} ${ures.statusMessage ?? ''}`]
-      const rh = filterHeaders(ures.rawHeaders, false)
+      const lines = [`HTTP/1.1 ${ures.statusCode} ${redactor ? redactor.text(ures.statusMessage ?? '').text : (ures.statusMessage ?? '')}`]
+      let rh = filterHeaders(ures.rawHeaders, false)
+      let stages: Transform[] | undefined = []
+      if (redactor) {
+        rh = dropHeader(redactor.headers(rh, redacted), 'content-length')
+        stages = redactBody(ures.headers['content-encoding'], redactor, redacted)
+        if (!stages) {
+          ures.destroy()
+          log(502, 0, 0, 'a response in a content coding the proxy cannot redact')
+          refuseSocket(socket, errorResponse(502, 'http_protocol_error', 'the upstream answered in a content coding the proxy cannot redact', req.headers.accept))
+          return
+        }
+      }
       for (let i = 0; i < rh.length; i += 2) lines.push(`${rh[i]}: ${rh[i + 1]}`)
       lines.push('Connection: close')
       socket.write(lines.join('\r\n') + '\r\n\r\n')
       let down = 0
       ures.on('data', (d: Buffer) => (down += d.length))
-      ures.pipe(socket)
+      if (stages.length) pipeline([ures, ...stages, socket], () => undefined)
+      else ures.pipe(socket)
       ures.on('end', () => log(ures.statusCode ?? 502, 0, down, 'upstream refused the upgrade'))
     })
     up.on('error', (e: NodeJS.ErrnoException) => {
@@ -884,9 +984,15 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
           stopWaiting()
           return pipeTunnel(buf)
         }
-        // Not TLS. Plain HTTP goes through the parser, so each request's Host is checked.
-        const start = buf.subarray(0, 21).toString('latin1')
-        if (/^[A-Z]{1,20} /.test(start)) {
+        // Not TLS. Anything but SSH goes through the HTTP parser, so each request's Host is
+        // checked and what is not HTTP is refused (fail closed).
+        const kind = classifyTunnelStart(buf)
+        if (kind.kind === 'need-more') {
+          if (buf.length > MAX_CLIENT_HELLO) fail('no request after 64 KiB of empty lines')
+          else wait()
+          return
+        }
+        if (kind.kind === 'http') {
           stopWaiting()
           upstream.destroy()
           sockets.delete(upstream)
@@ -898,8 +1004,6 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
           socket.resume()
           return
         }
-        // Perhaps the start of a method name: wait for more. Anything else is another protocol.
-        if (buf.length < 21 && /^[A-Z]*$/.test(start)) return wait()
         stopWaiting()
         pipeTunnel(buf)
       }

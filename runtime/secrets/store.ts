@@ -30,6 +30,8 @@ export interface SecretSource {
 export interface SecretBinding {
   hosts?: string[]
   env?: string
+  /** The request headers the placeholder is replaced in (default Authorization). */
+  headers?: string[]
 }
 
 export interface ListedSecret {
@@ -37,6 +39,7 @@ export interface ListedSecret {
   masked: string
   hosts?: string[]
   env?: string
+  headers?: string[]
 }
 
 let noticeShown = false
@@ -98,6 +101,7 @@ export function maskSecret(value: string): string {
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/
 
 export class SecretStore {
   constructor(
@@ -127,6 +131,9 @@ export class SecretStore {
         throw e
       }
     }
+    for (const h of binding.headers ?? []) {
+      if (!HEADER_NAME.test(h)) throw new SecretError(`--header ${JSON.stringify(h)}: not a header name`, 'E_SECRET_BINDING')
+    }
     if (binding.env !== undefined && !ENV_NAME.test(binding.env)) {
       throw new SecretError(`--env ${JSON.stringify(binding.env)}: not an environment variable name`, 'E_SECRET_BINDING')
     }
@@ -135,6 +142,7 @@ export class SecretStore {
     const b: SecretBinding = {}
     if (binding.hosts && binding.hosts.length > 0) b.hosts = binding.hosts.map((h) => parseNetworkRule(h).text)
     if (binding.env) b.env = binding.env
+    if (binding.headers && binding.headers.length > 0) b.headers = binding.headers
     index[service] = b
     await writeIndex(this.env, index)
   }
@@ -162,16 +170,17 @@ export class SecretStore {
       const b = index[name]
       if (b?.hosts) item.hosts = b.hosts
       if (b?.env) item.env = b.env
+      if (b?.headers) item.headers = b.headers
       out.push(item)
     }
     return out
   }
 
   /** Custom secrets (those bound to hosts), with their bindings. */
-  async customBindings(): Promise<Array<{name: string; hosts: string[]; env?: string}>> {
+  async customBindings(): Promise<Array<{name: string; hosts: string[]; env?: string; headers?: string[]}>> {
     const index = await readIndex(this.env)
     return Object.entries(index)
       .filter(([, b]) => (b.hosts?.length ?? 0) > 0)
-      .map(([name, b]) => ({name, hosts: b.hosts!, ...(b.env ? {env: b.env} : {})}))
+      .map(([name, b]) => ({name, hosts: b.hosts!, ...(b.env ? {env: b.env} : {}), ...(b.headers ? {headers: b.headers} : {})}))
   }
 }

@@ -110,6 +110,16 @@ describe('secrets: kit secret commands', function () {
     assert.match(again.stderr, /^kit: no secret named anthropic/m)
   })
 
+  it('binds a custom secret to hosts and the headers its placeholder goes in (--header)', async () => {
+    const set = await run(process.execPath, [KIT, 'secret', 'set', 'my-api', '--host', 'api.example.com', '--header', 'X-Api-Key', '--header', 'Authorization'], {env: env(), input: VALUE + '\n'})
+    assert.equal(set.code, 0, set.stderr)
+    const store = new SecretStore(new FileSecretStore({KIT_HOME: home}), {KIT_HOME: home})
+    assert.deepEqual(await store.customBindings(), [{name: 'my-api', hosts: ['api.example.com'], headers: ['X-Api-Key', 'Authorization']}])
+    const bad = await run(process.execPath, [KIT, 'secret', 'set', 'my-api', '--host', 'api.example.com', '--header', 'bad header'], {env: env(), input: VALUE + '\n'})
+    assert.equal(bad.code, 1)
+    assert.match(bad.stderr, /--header "bad header": not a header name/)
+  })
+
   it('has no flag that takes a value', async () => {
     const r = await run(process.execPath, [KIT, 'secret', 'set', 'x', '--value', VALUE], {env: env()})
     assert.notEqual(r.code, 0)

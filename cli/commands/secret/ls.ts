@@ -10,7 +10,7 @@ export default class SecretLs extends KitCommand {
     if (!this.jsonEnabled()) {
       if (r.secrets.length === 0) this.log('no secrets')
       for (const s of r.secrets) {
-        const bound = s.hosts ? `  hosts: ${s.hosts.join(', ')}${s.env ? `  env: ${s.env}` : ''}` : ''
+        const bound = s.hosts ? `  hosts: ${s.hosts.join(', ')}${s.env ? `  env: ${s.env}` : ''}${s.headers ? `  headers: ${s.headers.join(', ')}` : ''}` : ''
         this.log(`${s.name}  ${s.masked}${bound}`)
       }
     }
