@@ -1,7 +1,7 @@
 // Host-side promises of issue 10 through the docker driver (real engine, test/support/docker.ts):
 // the container's root (an install step) and the agent try to leave setuid/setgid files, device
 // nodes and file capabilities in the bind-mounted workspace, which is a host directory. Threat
-// model: docs/security-host.md.
+// model: docs/security.md (Host side).
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
 import {chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync} from 'node:fs'

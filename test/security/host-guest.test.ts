@@ -2,7 +2,7 @@
 // guest root (an install step) and the agent try to leave setuid/setgid files and device nodes in
 // the workspace, and the agent floods the proxy's guestfwd with connections while the host counts
 // its connector processes. What the host sees is checked after the run (files) or during it (the
-// guest holds its connections until the host has counted). Threat model: docs/security-host.md.
+// guest holds its connections until the host has counted). Threat model: docs/security.md (Host side).
 import assert from 'node:assert/strict'
 import {lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {createServer, type AddressInfo, type Server, type Socket} from 'node:net'

@@ -3,7 +3,7 @@
 // the moment the host asks it to run, as a guest racing the host would), a kit's spec.yaml that is
 // a symlink out of the kit is refused, sandbox state is private to the user, QEMU's confinement
 // holds as root and as an unprivileged host user, and idle connectors time out. Threat model:
-// docs/security-host.md.
+// docs/security.md (Host side).
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
 import {chmodSync, chownSync, closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync} from 'node:fs'
