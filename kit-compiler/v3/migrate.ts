@@ -89,6 +89,13 @@ export function v2ToV3(spec: KitSpec, o: {hasHomeFiles: boolean; hasWorkspaceFil
     if (c.oauth) {
       const {skipIfEnv, ...oauth} = c.oauth as Record<string, unknown>
       if (skipIfEnv) warn(`credentials[${c.service}].oauth.skipIfEnv has no v3 equivalent; dropped`)
+      const file = oauth.credentialFile as Record<string, unknown> | undefined
+      if (file?.template !== undefined) {
+        // credential@1 describes the file by `structure` (data), not by a Go template (sbx v2 only).
+        const {template: _template, ...rest} = file
+        warn(`credentials[${c.service}].oauth.credentialFile.template has no v3 equivalent (credential@1 takes structure); dropped, so the credential file is not written`)
+        oauth.credentialFile = rest
+      }
       config.oauth = oauth
     }
     if (c.provider) warn(`credentials[${c.service}].provider has no v3 equivalent; dropped`)

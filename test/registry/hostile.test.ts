@@ -20,7 +20,7 @@ interface Outcome {
 
 function pullMeasured(ref: string, env: NodeJS.ProcessEnv): Promise<Outcome> {
   return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', 'KIT_TEST_MAXRSS %M', process.execPath, kitBin, 'pull', ref, '--plain-http'], {env, stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn('/usr/bin/time', ['-f', 'KIT_TEST_MAXRSS %M', process.execPath, kitBin, 'pull', ref, '--plain-http', '--quiet'], {env, stdio: ['ignore', 'pipe', 'pipe']})
     let stderr = ''
     child.stdout.resume()
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
