@@ -1,0 +1,162 @@
+// Registry papercuts of issue 11, through bin/kit against a real docker-registry started here:
+// tags of a missing repository, a refused push leaving the local store as it was, pull
+// --frozen-lockfile against kits.yaml, pull --json byte counts, cross-repository mounts.
+import assert from 'node:assert/strict'
+import {cp, mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join, resolve} from 'node:path'
+import {runKit, type KitResult} from '../support/cli.js'
+import {startRegistry, type TestRegistry} from '../support/registry.js'
+
+const SAMPLE = resolve('sample-kits')
+
+const kit = (args: string[], env: NodeJS.ProcessEnv): Promise<KitResult> => runKit(args, {env, cwd: process.cwd()})
+
+/** reference → digest of every name in a KIT_HOME's store. */
+async function storeRefs(home: string): Promise<Record<string, string>> {
+  const index = JSON.parse(await readFile(join(home, 'store', 'index.json'), 'utf8').catch(() => '{"manifests":[]}')) as {
+    manifests: Array<{digest: string; annotations?: Record<string, string>}>
+  }
+  const out: Record<string, string> = {}
+  for (const m of index.manifests) {
+    const name = m.annotations?.['org.opencontainers.image.ref.name']
+    if (name) out[name] = m.digest
+  }
+  return out
+}
+
+describe('kit and the registry: issue 11 papercuts', function () {
+  this.timeout(120_000)
+  let registry: TestRegistry
+  let dir: string
+  let kitDir: string
+  const envFor = (name: string): NodeJS.ProcessEnv => ({
+    PATH: process.env.PATH,
+    HOME: dir,
+    KIT_HOME: join(dir, name),
+    DOCKER_CONFIG: join(dir, 'docker'),
+    KIT_ORG_CONFIG: join(dir, 'org-config.json'),
+    CI: '1',
+  })
+  const manifestOf = async (repo: string, tag: string): Promise<{bytes: Buffer; json: {config: {size: number; digest: string}; layers: Array<{size: number; digest: string}>}}> => {
+    const res = await fetch(`${registry.url}/v2/${repo}/manifests/${tag}`, {headers: {accept: 'application/vnd.oci.image.manifest.v1+json'}})
+    assert.equal(res.status, 200)
+    const bytes = Buffer.from(await res.arrayBuffer())
+    return {bytes, json: JSON.parse(bytes.toString('utf8'))}
+  }
+
+  before(async () => {
+    registry = await startRegistry()
+    dir = await mkdtemp(join(tmpdir(), 'kit-issue11-registry-'))
+    kitDir = join(dir, 'github')
+    await cp(join(SAMPLE, 'github'), kitDir, {recursive: true})
+    const spec = await readFile(join(kitDir, 'spec.yaml'), 'utf8')
+    await writeFile(join(kitDir, 'spec.yaml'), spec.replace(/^version:.*$/m, 'version: "1.0.0"'))
+    await writeFile(join(kitDir, 'files', 'home', '.kit-issue11'), 'x'.repeat(64 * 1024) + '\n')
+  })
+  after(async () => {
+    await registry?.stop()
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  it('kit tags on a missing repository is one error line naming it, exit 1', async () => {
+    const missing = `${registry.host}/team/no-such-kit`
+    const r = await kit(['tags', missing], envFor('home-tags'))
+    assert.equal(r.code, 1)
+    assert.equal(r.stdout, '')
+    assert.match(r.stderr, /^kit: 127\.0\.0\.1:\d+\/team\/no-such-kit: no such repository on the registry\n$/)
+    const json = await kit(['tags', missing, '--json'], envFor('home-tags'))
+    assert.equal(json.code, 1)
+    assert.match(JSON.stringify(json.json ?? json.stderr), /no-such-kit/)
+  })
+
+  it('a push refused with TAG_EXISTS leaves the local store as it was', async () => {
+    const env = envFor('home-refused')
+    const dest = `${registry.host}/team/refused:1.0.0`
+    const first = await kit(['push', kitDir, dest, '--json'], env)
+    assert.equal(first.code, 0, first.stderr)
+    const before = await storeRefs(env.KIT_HOME!)
+    assert.ok(Object.values(before).includes(first.json.digest))
+    const other = join(dir, 'github-other')
+    await cp(kitDir, other, {recursive: true})
+    await writeFile(join(other, 'files', 'home', '.kit-issue11-changed'), 'changed\n')
+    const refused = await kit(['push', other, dest, '--quiet'], env)
+    assert.equal(refused.code, 1)
+    assert.match(refused.stderr, /already points at .*refusing to re-point/)
+    assert.deepEqual(await storeRefs(env.KIT_HOME!), before)
+    // A store that never had the name does not keep it either.
+    const fresh = envFor('home-refused-fresh')
+    const again = await kit(['push', other, dest, '--quiet'], fresh)
+    assert.equal(again.code, 1)
+    assert.deepEqual(await storeRefs(fresh.KIT_HOME!), {})
+  })
+
+  it('pull --json reports bytes downloaded and blobs skipped', async () => {
+    const pushed = await kit(['push', kitDir, `${registry.host}/team/counted:1.0.0`, '--json'], envFor('home-counted-push'))
+    assert.equal(pushed.code, 0, pushed.stderr)
+    const {bytes, json: manifest} = await manifestOf('team/counted', '1.0.0')
+    const blobs = manifest.config.size + manifest.layers.reduce((n, l) => n + l.size, 0)
+    const env = envFor('home-counted-pull')
+    const first = await kit(['pull', `${registry.host}/team/counted:1.0.0`, '--json'], env)
+    assert.equal(first.code, 0, first.stderr)
+    assert.equal(first.json.bytesDownloaded, blobs + bytes.length)
+    assert.equal(first.json.blobsSkipped, 0)
+    const second = await kit(['pull', `${registry.host}/team/counted:1.0.0`, '--json'], env)
+    assert.equal(second.code, 0, second.stderr)
+    assert.equal(second.json.bytesDownloaded, 0)
+    assert.ok(second.json.blobsSkipped >= 1)
+  })
+
+  it('pull --frozen-lockfile fails, naming them, when kits.yaml has entries the lockfile lacks', async () => {
+    const env = envFor('home-frozen')
+    assert.equal((await kit(['push', kitDir, `${registry.host}/team/frozen:1.0.0`, '--json'], env)).code, 0)
+    const project = join(dir, 'project-frozen')
+    await mkdir(project, {recursive: true})
+    const kitsFile = join(project, 'kits.yaml')
+    await writeFile(kitsFile, `kits:\n  - ${registry.host}/team/frozen@^1\n`)
+    const locked = await kit(['lock', kitsFile, '--json'], env)
+    assert.equal(locked.code, 0, locked.stderr)
+    const lockPath = join(project, 'kits.lock.json')
+    const pullEnv = envFor('home-frozen-pull')
+    const ok = await kit(['pull', '--frozen-lockfile', '--lockfile', lockPath, '--json'], pullEnv)
+    assert.equal(ok.code, 0, ok.stderr)
+    assert.ok(ok.json.kits[0].bytesDownloaded > 0)
+    await writeFile(kitsFile, `kits:\n  - ${registry.host}/team/frozen@^1\n  - ${registry.host}/team/frozen:1.0.0\n  - ${registry.host}/team/other:2\n`)
+    const stale = envFor('home-frozen-stale')
+    const refused = await kit(['pull', '--frozen-lockfile', '--lockfile', lockPath], stale)
+    assert.equal(refused.code, 1)
+    const line = `${lockPath} lacks 2 entries of ${kitsFile} and --frozen-lockfile was given: ${registry.host}/team/frozen:1.0.0, ${registry.host}/team/other:2 (run kit lock)`
+    assert.equal(refused.stderr, `kit: ${line}\n`)
+    assert.deepEqual(await storeRefs(stale.KIT_HOME!), {})
+  })
+
+  it('a push to another repository of the same registry mounts the blobs it has there', async () => {
+    const env = envFor('home-mount')
+    const a = await kit(['push', kitDir, `${registry.host}/team/mount-a:1.0.0`, '--json'], env)
+    assert.equal(a.code, 0, a.stderr)
+    const {bytes, json: manifest} = await manifestOf('team/mount-a', '1.0.0')
+    const blobs = manifest.config.size + manifest.layers.reduce((n, l) => n + l.size, 0)
+    assert.ok(a.json.bytesUploaded >= blobs)
+    // Same kit, another repository: only the manifest goes up (once per tag), blobs are mounted.
+    const b = await kit(['push', kitDir, `${registry.host}/team/mount-b:1.0.0`], env)
+    assert.equal(b.code, 0, b.stderr)
+    for (const l of manifest.layers) assert.match(b.stderr, new RegExp(`${l.digest.slice(7, 19)}.* mounted from team/mount-a`))
+    const c = await kit(['push', kitDir, `${registry.host}/team/mount-c:1.0.0`, '--json'], env)
+    assert.equal(c.code, 0, c.stderr)
+    assert.equal(c.json.bytesUploaded, bytes.length * c.json.tags.length)
+    for (const l of manifest.layers) {
+      const head = await fetch(`${registry.url}/v2/team/mount-c/blobs/${l.digest}`, {method: 'HEAD'})
+      assert.equal(head.status, 200)
+    }
+    // The repository the record names lost the blobs: the registry answers the mount with 202
+    // and the push uploads them.
+    for (const repo of ['mount-a', 'mount-b', 'mount-c']) {
+      for (const d of [manifest.config, ...manifest.layers]) {
+        await rm(join(registry.root, 'docker/registry/v2/repositories/team', repo, '_layers/sha256', d.digest.slice(7)), {recursive: true, force: true})
+      }
+    }
+    const d = await kit(['push', kitDir, `${registry.host}/team/mount-d:1.0.0`, '--json'], env)
+    assert.equal(d.code, 0, d.stderr)
+    assert.equal(d.json.bytesUploaded, blobs + bytes.length * d.json.tags.length)
+  })
+})
