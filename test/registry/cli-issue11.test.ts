@@ -2,7 +2,7 @@
 // tags of a missing repository, a refused push leaving the local store as it was, pull
 // --frozen-lockfile against kits.yaml, pull --json byte counts, cross-repository mounts.
 import assert from 'node:assert/strict'
-import {cp, mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {runKit, type KitResult} from '../support/cli.js'
@@ -158,5 +158,39 @@ describe('kit and the registry: issue 11 papercuts', function () {
     const d = await kit(['push', kitDir, `${registry.host}/team/mount-d:1.0.0`, '--json'], env)
     assert.equal(d.code, 0, d.stderr)
     assert.equal(d.json.bytesUploaded, blobs + bytes.length * d.json.tags.length)
+  })
+  it('kit inspect REMOTE-REF reads the manifest and config on the registry and stores nothing', async () => {
+    const pusher = envFor('home-inspect-push')
+    const dest = `${registry.host}/team/inspected:1.0.0`
+    const pushed = await kit(['push', kitDir, dest, '--json'], pusher)
+    assert.equal(pushed.code, 0, pushed.stderr)
+    const local = await kit(['inspect', 'github:1.0.0', '--json'], pusher)
+    assert.equal(local.code, 0, local.stderr)
+    assert.equal(local.json.source, 'store')
+    const env = envFor('home-inspect')
+    const remote = await kit(['inspect', dest, '--json'], env)
+    assert.equal(remote.code, 0, remote.stderr)
+    assert.equal(remote.json.source, 'registry')
+    assert.equal(remote.json.reference, dest)
+    assert.equal(remote.json.files, undefined)
+    for (const k of ['digest', 'size', 'mediaType', 'artifactType', 'format', 'schemaVersion', 'manifest', 'annotations', 'config', 'layer', 'spec']) {
+      assert.deepEqual(remote.json[k], local.json[k], k)
+    }
+    const human = await kit(['inspect', `${registry.host}/team/inspected@^1`], env)
+    assert.equal(human.code, 0, human.stderr)
+    assert.match(human.stdout, /^Source: +registry \(not pulled\)\nReference: +/)
+    assert.match(human.stdout, new RegExp(`Digest: +${pushed.json.digest}`))
+    assert.match(human.stdout, /Spec \(normalised\):/)
+    assert.deepEqual(await storeRefs(env.KIT_HOME!), {})
+    const blobs = await readdir(join(env.KIT_HOME!, 'store', 'blobs', 'sha256')).catch(() => [])
+    assert.deepEqual(blobs, [])
+    // The local store's name wins; --remote reads the registry even then.
+    const pulled = await kit(['pull', dest, '--json'], env)
+    assert.equal(pulled.code, 0, pulled.stderr)
+    assert.equal((await kit(['inspect', dest, '--json'], env)).json.source, 'store')
+    assert.equal((await kit(['inspect', dest, '--remote', '--json'], env)).json.source, 'registry')
+    const missing = await kit(['inspect', `${registry.host}/team/inspected:9.9.9`], envFor('home-inspect-missing'))
+    assert.equal(missing.code, 1)
+    assert.match(missing.stderr, /^kit: .*team\/inspected:9\.9\.9.*\n$/)
   })
 })
