@@ -2,11 +2,12 @@
 // tags of a missing repository, a refused push leaving the local store as it was, pull
 // --frozen-lockfile against kits.yaml, pull --json byte counts, cross-repository mounts.
 import assert from 'node:assert/strict'
+import {spawn, type ChildProcess} from 'node:child_process'
 import {cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {runKit, type KitResult} from '../support/cli.js'
-import {startRegistry, type TestRegistry} from '../support/registry.js'
+import {freePort, startRegistry, type TestRegistry} from '../support/registry.js'
 
 const SAMPLE = resolve('sample-kits')
 
@@ -192,5 +193,85 @@ describe('kit and the registry: issue 11 papercuts', function () {
     const missing = await kit(['inspect', `${registry.host}/team/inspected:9.9.9`], envFor('home-inspect-missing'))
     assert.equal(missing.code, 1)
     assert.match(missing.stderr, /^kit: .*team\/inspected:9\.9\.9.*\n$/)
+  })
+})
+
+describe('registry traffic through HTTP_PROXY / HTTPS_PROXY, bypassed by NO_PROXY', function () {
+  this.timeout(120_000)
+  let plain: TestRegistry
+  let tls: TestRegistry
+  let dir: string
+  let proxy: ChildProcess
+  let proxyUrl: string
+  let log: string
+  const proxied = async (): Promise<string> => readFile(log, 'utf8').catch(() => '')
+
+  before(async () => {
+    plain = await startRegistry()
+    tls = await startRegistry({tls: true})
+    dir = await mkdtemp(join(tmpdir(), 'kit-issue11-proxy-'))
+    // tinyproxy on loopback, logging every request it forwards.
+    const port = await freePort()
+    log = join(dir, 'tinyproxy.log')
+    const conf = join(dir, 'tinyproxy.conf')
+    await writeFile(conf, [`Port ${port}`, 'Listen 127.0.0.1', 'Timeout 60', `LogFile "${log}"`, 'LogLevel Info', 'MaxClients 50', 'Allow 127.0.0.1', ''].join('\n'))
+    proxy = spawn('tinyproxy', ['-d', '-c', conf], {stdio: 'ignore'})
+    proxyUrl = `http://127.0.0.1:${port}`
+    for (let i = 0; i < 100 && !/listening|Starting main loop/i.test(await proxied()); i++) await new Promise((r) => setTimeout(r, 50))
+  })
+  after(async () => {
+    if (proxy && proxy.exitCode === null) {
+      const exited = new Promise((r) => proxy.once('exit', r))
+      proxy.kill('SIGTERM')
+      await exited
+    }
+    await plain?.stop()
+    await tls?.stop()
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  const env = (extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv => ({
+    PATH: process.env.PATH,
+    HOME: dir,
+    KIT_HOME: join(dir, 'home'),
+    DOCKER_CONFIG: join(dir, 'docker'),
+    KIT_ORG_CONFIG: join(dir, 'org-config.json'),
+    CI: '1',
+    ...extra,
+  })
+
+  it('pushes and pulls a plain-HTTP registry through HTTP_PROXY (absolute-form requests)', async () => {
+    const kitDir = join(SAMPLE, 'github')
+    const dest = `${plain.host}/team/proxied:3.0.0`
+    const pushed = await kit(['push', kitDir, dest, '--json'], env({HTTP_PROXY: proxyUrl, HTTPS_PROXY: proxyUrl}))
+    assert.equal(pushed.code, 0, pushed.stderr)
+    const pulled = await kit(['pull', dest, '--json'], env({http_proxy: proxyUrl, KIT_HOME: join(dir, 'home-pull')}))
+    assert.equal(pulled.code, 0, pulled.stderr)
+    const text = await proxied()
+    assert.match(text, new RegExp(`PUT http://${plain.host}/v2/team/proxied/manifests/3\\.0\\.0`))
+    assert.match(text, new RegExp(`GET http://${plain.host}/v2/team/proxied/blobs/sha256:`))
+  })
+
+  it('tunnels a TLS registry through HTTPS_PROXY with CONNECT', async () => {
+    const before = (await proxied()).split(`CONNECT ${tls.host}`).length
+    const r = await kit(['tags', `${tls.host}/team/none`, '--ca-file', tls.caFile!], env({HTTPS_PROXY: proxyUrl}))
+    // The repository does not exist: the registry's answer came back through the tunnel.
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /team\/none: no such repository on the registry/)
+    assert.ok((await proxied()).split(`CONNECT ${tls.host}`).length > before)
+  })
+
+  it('goes direct to the hosts NO_PROXY names', async () => {
+    const count = async (host: string) => (await proxied()).split(host).length
+    const plainBefore = await count(plain.host)
+    const tlsBefore = await count(tls.host)
+    const direct = await kit(['tags', `${plain.host}/team/proxied`, '--json'], env({HTTP_PROXY: proxyUrl, HTTPS_PROXY: proxyUrl, NO_PROXY: `localhost,127.0.0.1`}))
+    assert.equal(direct.code, 0, direct.stderr)
+    assert.deepEqual(direct.json, ['3', '3.0', '3.0.0', 'latest'])
+    const byPort = await kit(['tags', `${tls.host}/team/none`, '--ca-file', tls.caFile!], env({HTTPS_PROXY: proxyUrl, no_proxy: `example.invalid, ${tls.host}`}))
+    assert.equal(byPort.code, 1)
+    assert.match(byPort.stderr, /no such repository/)
+    assert.equal(await count(plain.host), plainBefore)
+    assert.equal(await count(tls.host), tlsBefore)
   })
 })
