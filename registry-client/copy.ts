@@ -137,7 +137,9 @@ class Copier {
     }
     await this.slot(async () => {
       const from = this.opts.mountFrom ?? this.opts.mountSource?.(desc)
-      if (from && isMounter(this.dst) && (await this.dst.mount(desc, from))) {
+      // A mountSource is a hint (say, a repository this user may no longer read): any refusal means upload.
+      const hint = this.opts.mountFrom === undefined
+      if (from && isMounter(this.dst) && (await this.dst.mount(desc, from).catch((err) => (hint ? false : Promise.reject(err))))) {
         this.result.blobsSkipped++
         this.opts.onProgress?.({type: 'mount', descriptor: desc, from})
         return
