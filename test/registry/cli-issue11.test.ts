@@ -3,6 +3,7 @@
 // --frozen-lockfile against kits.yaml, pull --json byte counts, cross-repository mounts.
 import assert from 'node:assert/strict'
 import {spawn, type ChildProcess} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
 import {cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
@@ -196,6 +197,34 @@ describe('kit and the registry: issue 11 papercuts', function () {
   })
 })
 
+describe('cross-repository mounts with bearer-token auth', function () {
+  this.timeout(120_000)
+  let registry: TestRegistry
+  let dir: string
+  before(async () => {
+    registry = await startRegistry({auth: 'token', anonymousPull: false})
+    dir = await mkdtemp(join(tmpdir(), 'kit-issue11-mount-token-'))
+  })
+  after(async () => {
+    await registry?.stop()
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  it('asks for pull on the source repository and mounts from it', async () => {
+    const env = {
+      PATH: process.env.PATH, HOME: dir, KIT_HOME: join(dir, 'home'), DOCKER_CONFIG: join(dir, 'docker'), KIT_ORG_CONFIG: join(dir, 'org.json'), CI: '1',
+      KIT_REGISTRY_AUTH: `${registry.host}|${registry.username}|${registry.password}`,
+    }
+    const kitDir = join(SAMPLE, 'github')
+    const a = await kit(['push', kitDir, `${registry.host}/team/tok-a:4.0.0`, '--json'], env)
+    assert.equal(a.code, 0, a.stderr)
+    const b = await kit(['push', kitDir, `${registry.host}/team/tok-b:4.0.0`], env)
+    assert.equal(b.code, 0, b.stderr)
+    assert.match(b.stderr, /mounted from team\/tok-a/)
+    assert.ok(registry.tokenRequests.some((r) => r.scope.includes('repository:team/tok-a:pull') && r.scope.some((s) => s.startsWith('repository:team/tok-b:'))))
+  })
+})
+
 describe('registry traffic through HTTP_PROXY / HTTPS_PROXY, bypassed by NO_PROXY', function () {
   this.timeout(120_000)
   let plain: TestRegistry
@@ -204,6 +233,10 @@ describe('registry traffic through HTTP_PROXY / HTTPS_PROXY, bypassed by NO_PROX
   let proxy: ChildProcess
   let proxyUrl: string
   let log: string
+  let authProxy: ChildProcess
+  let authProxyUrl: string
+  let authLog: string
+  let proxyPassword: string
   const proxied = async (): Promise<string> => readFile(log, 'utf8').catch(() => '')
 
   before(async () => {
@@ -217,13 +250,23 @@ describe('registry traffic through HTTP_PROXY / HTTPS_PROXY, bypassed by NO_PROX
     await writeFile(conf, [`Port ${port}`, 'Listen 127.0.0.1', 'Timeout 60', `LogFile "${log}"`, 'LogLevel Info', 'MaxClients 50', 'Allow 127.0.0.1', ''].join('\n'))
     proxy = spawn('tinyproxy', ['-d', '-c', conf], {stdio: 'ignore'})
     proxyUrl = `http://127.0.0.1:${port}`
+    // A second one that wants credentials (BasicAuth), random per run.
+    const authPort = await freePort()
+    authLog = join(dir, 'tinyproxy-auth.log')
+    proxyPassword = randomBytes(9).toString('hex')
+    await writeFile(join(dir, 'auth.conf'), [`Port ${authPort}`, 'Listen 127.0.0.1', 'Timeout 60', `LogFile "${authLog}"`, 'LogLevel Info', 'MaxClients 50', 'Allow 127.0.0.1', `BasicAuth kit ${proxyPassword}`, ''].join('\n'))
+    authProxy = spawn('tinyproxy', ['-d', '-c', join(dir, 'auth.conf')], {stdio: 'ignore'})
+    authProxyUrl = `http://kit:${proxyPassword}@127.0.0.1:${authPort}`
     for (let i = 0; i < 100 && !/listening|Starting main loop/i.test(await proxied()); i++) await new Promise((r) => setTimeout(r, 50))
+    for (let i = 0; i < 100 && !/listening|Starting main loop/i.test(await readFile(authLog, 'utf8').catch(() => '')); i++) await new Promise((r) => setTimeout(r, 50))
   })
   after(async () => {
-    if (proxy && proxy.exitCode === null) {
-      const exited = new Promise((r) => proxy.once('exit', r))
-      proxy.kill('SIGTERM')
-      await exited
+    for (const p of [proxy, authProxy]) {
+      if (p && p.exitCode === null) {
+        const exited = new Promise((r) => p.once('exit', r))
+        p.kill('SIGTERM')
+        await exited
+      }
     }
     await plain?.stop()
     await tls?.stop()
@@ -259,6 +302,22 @@ describe('registry traffic through HTTP_PROXY / HTTPS_PROXY, bypassed by NO_PROX
     assert.equal(r.code, 1)
     assert.match(r.stderr, /team\/none: no such repository on the registry/)
     assert.ok((await proxied()).split(`CONNECT ${tls.host}`).length > before)
+  })
+
+  it('sends the credentials of the proxy URL as Proxy-Authorization, for http and for CONNECT', async () => {
+    const plainTags = await kit(['tags', `${plain.host}/team/proxied`, '--json'], env({HTTP_PROXY: authProxyUrl}))
+    assert.equal(plainTags.code, 0, plainTags.stderr)
+    assert.deepEqual(plainTags.json, ['3', '3.0', '3.0.0', 'latest'])
+    const tlsTags = await kit(['tags', `${tls.host}/team/none`, '--ca-file', tls.caFile!], env({HTTPS_PROXY: authProxyUrl}))
+    assert.match(tlsTags.stderr, /team\/none: no such repository on the registry/)
+    const text = await readFile(authLog, 'utf8')
+    assert.match(text, new RegExp(`GET http://${plain.host}/v2/team/proxied/tags/list`))
+    assert.match(text, new RegExp(`CONNECT ${tls.host}`))
+    // Without them the proxy says 407, and kit's error does not show the proxy's password either way.
+    const refused = await kit(['tags', `${plain.host}/team/proxied`], env({HTTP_PROXY: authProxyUrl.replace(/kit:[0-9a-f]+@/, '')}))
+    assert.equal(refused.code, 1)
+    assert.match(refused.stderr, /407/)
+    for (const r of [plainTags, tlsTags, refused]) assert.ok(!(r.stdout + r.stderr).includes(proxyPassword))
   })
 
   it('goes direct to the hosts NO_PROXY names', async () => {
