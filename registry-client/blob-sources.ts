@@ -53,7 +53,9 @@ export class BlobSources {
     const keys = Object.keys(entries)
     for (const k of keys.slice(0, Math.max(0, keys.length - MAX_PER_REGISTRY))) delete entries[k]
     this.data.registries[registry] = entries
+    // A record that cannot be written only costs uploads later: it never fails a push or pull.
     await mkdir(dirname(this.path), {recursive: true})
-    await atomicWrite(this.path, JSON.stringify(this.data) + '\n')
+      .then(() => atomicWrite(this.path, JSON.stringify(this.data) + '\n'))
+      .catch(() => undefined)
   }
 }
