@@ -4,6 +4,7 @@
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {Flags} from '@oclif/core'
+import {BlobSources} from '../registry-client/blob-sources.js'
 import {defaultCredentials} from '../registry-client/credentials.js'
 import type {RemoteOptions} from '../registry-client/remote.js'
 import {kitHome} from '../runtime/home.js'
@@ -32,6 +33,11 @@ export async function registryOptions(flags: {'plain-http'?: boolean; 'ca-file'?
   if (flags['plain-http']) opts.plainHttp = true
   if (flags['ca-file']) opts.tls = {ca: await readFile(flags['ca-file'], 'utf8')}
   return opts
+}
+
+/** Where blobs were seen on registries ($KIT_HOME/blob-sources.json): push mounts from there. */
+export function blobSources(): Promise<BlobSources> {
+  return BlobSources.open(join(kitHome(), 'blob-sources.json'))
 }
 
 export function progress(label: string, verbs: ProgressVerbs, opts: {json: boolean; quiet?: boolean}): ProgressDisplay {

@@ -184,8 +184,11 @@ export async function fetchZipKit(target: Fetcher, layer: Descriptor, reference:
   return readZipKit(zip, reference)
 }
 
+/** What reading one kit needs: the local store, or a registry read in place (RemoteReader). */
+export type ArtifactReader = Pick<OciLayoutStore, 'resolve' | 'fetch' | 'fetchBytes'>
+
 /** Reads and checks the kit artifact `reference` points at (verified against its digests). */
-export async function readKitArtifact(store: OciLayoutStore, reference: string): Promise<KitArtifact> {
+export async function readKitArtifact(store: ArtifactReader, reference: string): Promise<KitArtifact> {
   const ref = storeRef(reference)
   const descriptor = await store.resolve(ref)
   if (descriptor.mediaType !== MediaType.OciManifest) throw new NotAKitError(reference, `its manifest is ${descriptor.mediaType}`)
@@ -319,10 +322,11 @@ export interface KitInspection {
   files: LayerFile[]
 }
 
-export async function inspectKit(store: OciLayoutStore, reference: string): Promise<KitInspection> {
+/** `files: false`: the layer is not read (a kit on a registry: only its manifest and config). */
+export async function inspectKit(store: ArtifactReader, reference: string, opts: {files?: boolean} = {}): Promise<KitInspection> {
   const art = await readKitArtifact(store, reference)
   const {spec, schemaVersion} = await normaliseSpecBytes(art.specBytes, art.format === 'v2' ? `${art.reference} (config ${art.config.digest})` : `${art.reference} (spec.yaml in layer ${art.layer.digest})`)
-  const files = await listLayerFiles(store, art.layer)
+  const files = opts.files === false ? [] : await listLayerFiles(store, art.layer)
   return {
     reference: art.reference,
     digest: art.descriptor.digest,

@@ -19,6 +19,8 @@ export interface CopyOptions {
   platform?: PlatformSpec
   /** Mount blobs from this repository of the destination registry instead of uploading them. */
   mountFrom?: string
+  /** Per blob: a repository of the destination registry to mount it from (when mountFrom is not set). */
+  mountSource?: (desc: Descriptor) => string | undefined
   /** Progress of each blob, for a progress bar. */
   onProgress?: (event: ProgressEvent) => void
   /** Retries of a whole blob transfer when the destination could not retry by itself. */
@@ -134,9 +136,12 @@ class Copier {
       return
     }
     await this.slot(async () => {
-      if (this.opts.mountFrom && isMounter(this.dst) && (await this.dst.mount(desc, this.opts.mountFrom))) {
+      const from = this.opts.mountFrom ?? this.opts.mountSource?.(desc)
+      // A mountSource is a hint (say, a repository this user may no longer read): any refusal means upload.
+      const hint = this.opts.mountFrom === undefined
+      if (from && isMounter(this.dst) && (await this.dst.mount(desc, from).catch((err) => (hint ? false : Promise.reject(err))))) {
         this.result.blobsSkipped++
-        this.opts.onProgress?.({type: 'mount', descriptor: desc, from: this.opts.mountFrom})
+        this.opts.onProgress?.({type: 'mount', descriptor: desc, from})
         return
       }
       this.opts.onProgress?.({type: 'start', descriptor: desc})

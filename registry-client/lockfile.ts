@@ -8,7 +8,7 @@
 // written to {version, resolved: "<repo>@sha256:...", integrity: "sha256-<base64>"} with sorted
 // keys. Entries are objects so later fields (a permission surface, an approval) can join them.
 // Locking keeps entries already locked unless `update`; `frozen` fails on any change.
-import {readFile} from 'node:fs/promises'
+import {access, readFile} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
 import type {Node} from 'yaml'
 import {atomicWrite} from './atomic.js'
@@ -237,6 +237,22 @@ export async function lockKits(kitsFile: string, opts: LockOptions): Promise<Loc
   const written = before !== text
   if (written) await atomicWrite(path, text)
   return {path, lockfile: next, changes, written}
+}
+
+/** The kits file a lockfile belongs to: kits.yaml beside it. */
+export const KITS_FILE_NAME = 'kits.yaml'
+
+/**
+ * `pull --frozen-lockfile`: the kits.yaml beside the lockfile (when there is one) must have no
+ * reference the lockfile lacks; the error names them all.
+ */
+export async function checkKitsFileLocked(lockfilePath: string, lock: Lockfile): Promise<void> {
+  const kitsFile = join(dirname(lockfilePath), KITS_FILE_NAME)
+  if (!(await access(kitsFile).then(() => true, () => false))) return
+  const missing = (await readKitsFile(kitsFile)).filter((ref) => lock.kits[ref] === undefined)
+  if (missing.length > 0) {
+    throw new LockfileError('LOCKFILE_OUT_OF_DATE', `${lockfilePath} lacks ${missing.length === 1 ? 'an entry' : `${missing.length} entries`} of ${kitsFile} and --frozen-lockfile was given: ${missing.join(', ')} (run kit lock)`)
+  }
 }
 
 /** The lock entry for `reference` ("as written" key, or an entry whose resolved repo matches). */

@@ -4,7 +4,8 @@
 import {copy, type CopyOptions} from './copy.js'
 import {type Descriptor, isDigest} from './descriptor.js'
 import {InvalidReferenceError, NotFoundError, RegistryClientError, TagExistsError} from './errors.js'
-import {parseManifest} from './manifest.js'
+import type {BlobSources} from './blob-sources.js'
+import {parseManifest, successors} from './manifest.js'
 import {parseReference} from './reference.js'
 import {RemoteRepository, type RemoteOptions} from './remote.js'
 import {publishTags, tagForVersion, tagVersionMismatch, versionOfTag} from './semver.js'
@@ -20,6 +21,8 @@ export interface PushOptions extends RemoteOptions {
   referrers?: boolean
   concurrency?: number
   onProgress?: (event: ProgressEvent) => void
+  /** Where blobs were seen on registries: mount from there, and record what this push moved. */
+  blobSources?: BlobSources
 }
 
 export interface PushResult {
@@ -49,10 +52,14 @@ export async function push(src: ReadOnlyTarget, srcRef: string, dest: string, op
   // Promoting what was pulled from the same registry (team/x → prod/x): mount, do not upload.
   const from = sourceRepository(srcRef)
   if (from && from.registry === ref.registry && from.repository !== ref.repository) copyOpts.mountFrom = from.repository
+  const sources = opts.blobSources
+  if (sources) copyOpts.mountSource = (d) => sources.repositoryOf(ref.registry, d.digest, ref.repository)
+  const record = async () => sources?.record(ref.registry, ref.repository, successors(parseManifest(bytes, srcRef)))
 
   if (ref.digest !== undefined) {
     if (ref.digest !== root.digest) throw new RegistryClientError('DIGEST_MISMATCH', `${srcRef} is ${root.digest}, not ${ref.digest}`)
     const r = await copy(src, srcRef, repo, undefined, copyOpts)
+    await record()
     return result(ref.withDigest(root.digest).toString(), root, [], r.bytesCopied, r.blobsSkipped)
   }
 
@@ -82,6 +89,7 @@ export async function push(src: ReadOnlyTarget, srcRef: string, dest: string, op
     moving = publishTags(version, await repo.tags()).moving
   }
   const r = await copy(src, srcRef, repo, exact, copyOpts)
+  await record()
   let bytesUploaded = r.bytesCopied
   for (const tag of moving) {
     if ((await currentDigest(repo, tag)) === root.digest) continue

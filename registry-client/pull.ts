@@ -4,13 +4,15 @@
 import {copy} from './copy.js'
 import type {Descriptor} from './descriptor.js'
 import {MissingContentError, NotFoundError, RegistryClientError} from './errors.js'
-import {checkEntry, findLocked, LockfileError, lockKits, type LockOptions, type LockResult, readLockfile} from './lockfile.js'
-import {DEFAULT_PLATFORM, type PlatformSpec} from './manifest.js'
+import {checkEntry, checkKitsFileLocked, findLocked, LockfileError, lockKits, type LockOptions, type LockResult, readLockfile} from './lockfile.js'
+import type {BlobSources} from './blob-sources.js'
+import {DEFAULT_PLATFORM, parseManifest, type PlatformSpec, successors} from './manifest.js'
 import {parseReference, type Reference} from './reference.js'
 import {RemoteRepository, type RemoteOptions} from './remote.js'
 import {resolveRange, versionOfTag} from './semver.js'
 import {checkAllowedSource} from './sources.js'
 import type {ProgressEvent, Target} from './target.js'
+import {readAll} from './verify.js'
 
 /** Pushes and tags tried when a concurrent gc keeps removing what was pushed. */
 export const MISSING_CONTENT_ATTEMPTS = 3
@@ -62,6 +64,8 @@ export interface PullOptions extends ResolveOptions {
   referrers?: boolean
   concurrency?: number
   onProgress?: (event: ProgressEvent) => void
+  /** Records which repository of the registry has the pulled blobs (for mounts on a later push). */
+  blobSources?: BlobSources
 }
 
 export interface PullResult {
@@ -127,6 +131,7 @@ async function pullOnce(reference: string | Reference, store: Target, opts: Pull
     }
   }
   const d = copied.descriptor
+  if (opts.blobSources) await opts.blobSources.record(ref.registry, ref.repository, successors(parseManifest(await readAll(await store.fetch(d), d), name)))
   return {
     reference: r.reference,
     resolved: ref.withDigest(d.digest).toString(),
@@ -146,6 +151,7 @@ export async function pullLocked(lockfilePath: string, reference: string | undef
   const lock = await readLockfile(lockfilePath)
   if (!lock) throw new LockfileError('LOCKFILE_MISSING', `${lockfilePath}: no lockfile (run kit lock first)`)
   let entries = Object.entries(lock.kits).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  if (reference === undefined) await checkKitsFileLocked(lockfilePath, lock)
   if (reference !== undefined) {
     const found = findLocked(lock, reference)
     if (!found) throw new LockfileError('NOT_IN_LOCKFILE', `${reference} is not in ${lockfilePath} and --frozen-lockfile was given`)

@@ -444,7 +444,8 @@ export class RemoteRepository implements Target, TagLister, ReferrerLister, Dele
 
   // ---- TagLister ----------------------------------------------------------------------------
 
-  async tags(): Promise<string[]> {
+  /** `missing: 'error'`: a repository the registry does not know is a NotFoundError, not []. */
+  async tags(opts: {missing?: 'empty' | 'error'} = {}): Promise<string[]> {
     const n = this.opts.tagPageSize ?? 1000
     const out: string[] = []
     let path: string | undefined = this.path('tags', `?n=${n}`)
@@ -463,6 +464,7 @@ export class RemoteRepository implements Target, TagLister, ReferrerLister, Dele
         const res: HttpResponse = await this.call({method: 'GET', path: page, reference: this.name, operation: 'list tags of', expect: [200, 404]})
         if (res.status === 404) {
           discard(res)
+          if (opts.missing === 'error' && out.length === 0) throw new NotFoundError(`${this.name}: no such repository on the registry`, this.name)
           return undefined
         }
         const bytes = await readBody(res, MAX_METADATA_BYTES, {what: `tag list of ${this.name}`, deadlineMs: METADATA_DEADLINE_MS})

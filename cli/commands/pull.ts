@@ -6,9 +6,9 @@ import {pullPolicy} from '../../runtime/config.js'
 import {storeDir} from '../../runtime/home.js'
 import {pullLockedWithPolicy, pullWithPolicy} from '../../runtime/trust/pull.js'
 import {KitCommand} from '../base.js'
-import {progress, quietFlag, registryFlags, registryOptions} from '../registry.js'
+import {blobSources, progress, quietFlag, registryFlags, registryOptions} from '../registry.js'
 
-type PullJson = Pick<PullResult, 'reference' | 'resolved' | 'digest' | 'mediaType' | 'size' | 'tag' | 'version' | 'storedAs'>
+type PullJson = Pick<PullResult, 'reference' | 'resolved' | 'digest' | 'mediaType' | 'size' | 'tag' | 'version' | 'storedAs' | 'bytesDownloaded' | 'blobsSkipped'>
 
 export default class Pull extends KitCommand {
   static override description =
@@ -37,6 +37,7 @@ export default class Pull extends KitCommand {
       ...(await pullPolicy()),
       platform: {os: os ?? 'linux', architecture: architecture ?? 'amd64', ...(variant ? {variant} : {})},
       onProgress: bar.onProgress,
+      blobSources: await blobSources(),
     }
     let results: PullResult[]
     try {
@@ -47,7 +48,7 @@ export default class Pull extends KitCommand {
       bar.done()
     }
     const out = results.map(
-      (r): PullJson => ({reference: r.reference, resolved: r.resolved, digest: r.digest, mediaType: r.mediaType, size: r.size, tag: r.tag, version: r.version, storedAs: r.storedAs}),
+      (r): PullJson => ({reference: r.reference, resolved: r.resolved, digest: r.digest, mediaType: r.mediaType, size: r.size, tag: r.tag, version: r.version, storedAs: r.storedAs, bytesDownloaded: r.bytesDownloaded, blobsSkipped: r.blobsSkipped}),
     )
     if (!this.jsonEnabled()) for (const r of out) this.log(`${r.storedAs.join(', ')} ${r.digest}`)
     return args.reference !== undefined ? out[0]! : {kits: out}

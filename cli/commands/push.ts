@@ -1,10 +1,11 @@
 import {stat} from 'node:fs/promises'
 import {Args, Flags} from '@oclif/core'
+import type {Descriptor} from '../../registry-client/descriptor.js'
 import {OciLayoutStore} from '../../registry-client/layout-store.js'
 import {push} from '../../registry-client/publish.js'
 import {storeDir} from '../../runtime/home.js'
 import {KitCommand} from '../base.js'
-import {progress, quietFlag, registryFlags, registryOptions} from '../registry.js'
+import {blobSources, progress, quietFlag, registryFlags, registryOptions} from '../registry.js'
 import {formatBytes} from '../units.js'
 
 export default class Push extends KitCommand {
@@ -36,6 +37,10 @@ export default class Push extends KitCommand {
       ? await (await import('../../runtime/trust/operations.js')).preparePushSigning({...(await registryOptions(flags)), sign: flags.sign, keyPath: flags.key, provenance: flags.provenance, kitDir: isDir ? args.src : undefined})
       : undefined
     // The kit compiler loads only when SRC is a directory (it is the heavy part of start-up).
+    // A directory is built into the store before the push; what its tag pointed at before is put
+    // back when the registry refuses the push (TAG_EXISTS) or the push fails, so a failed push
+    // leaves the local store's names as they were.
+    const before = isDir ? new Map((await store.list()).map((r) => [r.reference, r.descriptor])) : undefined
     const v3 = isDir && (await (await import('../../kit-compiler/v3/source.js')).findV3Descriptor(args.src)) !== undefined
     const srcRef = !isDir ? args.src
       : v3 ? (await (await import('../../kit-compiler/v3/build.js')).buildV3(args.src, {store})).reference
@@ -48,7 +53,11 @@ export default class Push extends KitCommand {
         force: flags.force,
         versionAnnotations: ['vnd.docker.sandbox.kit.version', 'org.opencontainers.image.version'],
         onProgress: bar.onProgress,
+        blobSources: await blobSources(),
       })
+    } catch (err) {
+      if (before) await restoreTag(store, srcRef, before.get(srcRef))
+      throw err
     } finally {
       bar.done()
     }
@@ -63,5 +72,15 @@ export default class Push extends KitCommand {
       reference: r.reference, digest: r.digest, tags: r.tags, bytesUploaded: r.bytesUploaded, blobsSkipped: r.blobsSkipped, warnings: r.warnings,
       ...(signed ? {signature: signed.signature, ...(signed.provenance ? {provenance: signed.provenance} : {})} : {}),
     }
+  }
+}
+
+/** Puts a store reference back where it was (or removes it when it did not exist). */
+async function restoreTag(store: OciLayoutStore, reference: string, previous: Descriptor | undefined): Promise<void> {
+  const now = await store.resolve(reference).catch(() => undefined)
+  if (previous === undefined) {
+    if (now) await store.untag(reference)
+  } else if (now?.digest !== previous.digest) {
+    await store.tag(previous, reference)
   }
 }

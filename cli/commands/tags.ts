@@ -14,7 +14,7 @@ export default class Tags extends KitCommand {
     const {args, flags} = await this.parse(Tags)
     const ref = parseReference(args.repository)
     // sbx's _kit_ GC anchors and sha256- referrer fallback tags are not versions of the kit.
-    const tags = (await new RemoteRepository(ref, await registryOptions(flags)).tags()).filter((t) => !isHousekeepingTag(t)).sort()
+    const tags = (await new RemoteRepository(ref, await registryOptions(flags)).tags({missing: 'error'})).filter((t) => !isHousekeepingTag(t)).sort()
     if (!this.jsonEnabled()) for (const t of tags) this.log(t)
     return tags
   }

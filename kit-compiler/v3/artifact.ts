@@ -3,9 +3,8 @@
 // manifest's, §9.3), the published descriptor revalidated on load (§11 ValidatePublished), and
 // what `kit inspect` shows: kind, provides/requires, a capabilities table, args, layers.
 import {isIndex, MediaType, type Descriptor} from '../../registry-client/descriptor.js'
-import type {OciLayoutStore} from '../../registry-client/layout-store.js'
 import {parseManifest, type ManifestLike} from '../../registry-client/manifest.js'
-import {storeRef} from '../artifact.js'
+import {type ArtifactReader, storeRef} from '../artifact.js'
 import {KitValidationError} from '../diagnostics.js'
 import {isV3Manifest, V3Annotation, type KitDescriptorV3} from './descriptor.js'
 import {goArch} from './build.js'
@@ -61,7 +60,7 @@ export interface V3Inspection {
 }
 
 /** The manifest of a v3 kit at `reference`, or undefined when it is not one. */
-export async function readV3Manifest(store: OciLayoutStore, reference: string): Promise<{descriptor: Descriptor; manifest: ManifestLike; annotations: Record<string, string>} | undefined> {
+export async function readV3Manifest(store: ArtifactReader, reference: string): Promise<{descriptor: Descriptor; manifest: ManifestLike; annotations: Record<string, string>} | undefined> {
   const desc = await store.resolve(storeRef(reference))
   const m = parseManifest(await store.fetchBytes(desc), reference)
   if (isIndex(desc.mediaType) || m.manifests) {
@@ -85,7 +84,7 @@ export async function decodePublished(json: string, shownAs: string): Promise<Ki
   return result.kit.descriptor
 }
 
-export async function inspectV3(store: OciLayoutStore, reference: string): Promise<V3Inspection | undefined> {
+export async function inspectV3(store: ArtifactReader, reference: string): Promise<V3Inspection | undefined> {
   const found = await readV3Manifest(store, reference)
   if (!found) return undefined
   const {manifest, annotations} = found

@@ -3,7 +3,7 @@
 // its referrers so that launch can check it again offline). Without the setting, a plain pull;
 // a frozen-lockfile pull still checks each kit against the permission surface the lockfile recorded.
 import type {Descriptor} from '../../registry-client/descriptor.js'
-import {checkEntry, findLocked, LockfileError, readLockfile} from '../../registry-client/lockfile.js'
+import {checkEntry, checkKitsFileLocked, findLocked, LockfileError, readLockfile} from '../../registry-client/lockfile.js'
 import {pull, pullLocked, type PullOptions, type PullResult, resolveRemote} from '../../registry-client/pull.js'
 import type {Reference} from '../../registry-client/reference.js'
 import type {Target} from '../../registry-client/target.js'
@@ -34,6 +34,7 @@ export async function pullLockedWithPolicy(lockfilePath: string, reference: stri
   const lock = await readLockfile(lockfilePath)
   if (!lock) throw new LockfileError('LOCKFILE_MISSING', `${lockfilePath}: no lockfile (run kit lock first)`)
   let keys = Object.keys(lock.kits).sort()
+  if (reference === undefined) await checkKitsFileLocked(lockfilePath, lock)
   if (reference !== undefined) {
     const found = findLocked(lock, reference)
     if (!found) throw new LockfileError('NOT_IN_LOCKFILE', `${reference} is not in ${lockfilePath} and --frozen-lockfile was given`)
