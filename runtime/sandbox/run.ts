@@ -261,9 +261,10 @@ async function runSandboxOnce(opts: RunSandboxOptions): Promise<RunSandboxResult
   if (!opts.exec && (liveState(previous) === 'running' || liveState(previous) === 'starting')) {
     throw new SandboxError('SANDBOX_RUNNING', `sandbox ${def.name} is already running (pid ${previous.pid}); kit stop ${def.name} first`)
   }
-  const dir = await privateSandboxDir(def.name, env)
-  // The image (pulled or unpacked once, cached by digest).
+  // The image (pulled or unpacked once, cached by digest) before anything is recorded: a sandbox
+  // whose image is missing leaves no directory behind.
   const {image, rootfs} = await ensureImage(store, composition.sandbox.agent.image, {env, allowedSources: await allowedSources(env), progress: opts.progress})
+  const dir = await privateSandboxDir(def.name, env)
   def.image = {reference: image.reference, digest: image.manifest.digest}
   if (!opts.exec) {
     // Directory kits are kept with the sandbox: a restart loads what it was created with.
