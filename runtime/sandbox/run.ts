@@ -261,7 +261,16 @@ async function runSandboxOnce(opts: RunSandboxOptions): Promise<RunSandboxResult
   try {
     return await runPrepared({...opts, onRunning}, prepared, t0)
   } catch (e) {
-    if (isNew && !opts.exec && !started) remove = true
+    if (isNew && !opts.exec && !started) {
+      remove = true
+      // The setup log goes with the sandbox: its last lines (a failed install step's output) are
+      // shown instead, before the error line.
+      const log = await readFile(join(sandboxDir(def.name, env), 'setup.log'), 'utf8').catch(() => '')
+      const tail = log.trimEnd().split('\n').filter(Boolean).slice(-10)
+      if (tail.length > 0) (opts.warn ?? ((l: string) => process.stderr.write(l + '\n')))(`kit: the guest's setup output (last ${tail.length} lines):\n${tail.map((l) => `  | ${l}`).join('\n')}`)
+      // A name kit picked is not shown for a sandbox that is not kept (the driver's errors start with it).
+      if (!opts.name && e instanceof Error && e.message.startsWith(`${def.name}: `)) e.message = e.message.slice(def.name.length + 2)
+    }
     throw e
   } finally {
     if (remove) await rm(sandboxDir(def.name, env), {recursive: true, force: true}).catch(() => {})

@@ -1,8 +1,9 @@
-// `kit run` papercuts of issue 11 that need a real VM, through the CLI as a user drives it (three
+// `kit run` papercuts of issue 11 that need a real VM, through the CLI as a user drives it (four
 // boots of the sample agent with the shellcheck mixin, whose lint-all helper is in
 // files/home/.local/bin): ^C on a terminal ends a `--rm` run and removes the sandbox, the first
 // run showing what it unpacks and builds, the helper on PATH for `sh -c`; a `--rm` run that exits
-// removes it too; `kit run -d` without --name picks a name that kit ls, exec, stop and rm take.
+// removes it too; a setup step that fails shows its output and leaves no sandbox; `kit run -d`
+// without --name picks a name that kit ls, exec, stop and rm take.
 // What needs no VM (a failed start, --quiet, the secret notice) is test/runtime/run-start.
 import assert from 'node:assert/strict'
 import {existsSync, mkdirSync, readdirSync, rmSync} from 'node:fs'
@@ -11,6 +12,7 @@ import {importSampleImage, sampleAgentSkipReason} from '../support/upstreams.js'
 import {runKit} from '../support/cli.js'
 import {runInPty} from '../support/pty.js'
 import {kitBin, sampleKitsDir} from '../support/paths.js'
+import {cleanupKits, makeKit, mixin} from '../support/kit-dir.js'
 import {shareAccelVerdict, vmTestAssets, type VmTestAssets} from '../vm/support.js'
 
 describe('kit run on a VM: --rm, -d without --name, first-run progress, mixin helpers on PATH', function () {
@@ -39,6 +41,7 @@ describe('kit run on a VM: --rm, -d without --name, first-run progress, mixin he
   })
 
   after(() => {
+    cleanupKits()
     if (assets?.kitHome) {
       shareAccelVerdict(assets)
       rmSync(assets.kitHome, {recursive: true, force: true})
@@ -66,6 +69,17 @@ describe('kit run on a VM: --rm, -d without --name, first-run progress, mixin he
     const r = await kit(['run', '--rm', '--name', 'once', agent, '--workspace', ws, '--', 'sh', '-c', 'exit 3'])
     assert.equal(r.code, 3, r.stderr)
     assert.doesNotMatch(r.stderr, /unpacking|building root image|fetching kernel/)
+    assert.deepEqual(sandboxes(), [])
+  })
+
+  it('a setup step that fails in the VM: its output and one error line, no sandbox named or left behind', async () => {
+    const broken = makeKit(mixin('setup:\n  install:\n    - command: echo "install-output-$((6*7))"; exit 7\n      description: a step that fails\n', 'broken'))
+    const r = await kit(['run', agent, '--kit', broken, '--workspace', ws, '--', 'true'])
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(r.stderr, /^ {2}\| .*install-output-42/m, 'the setup output is shown, since the sandbox (and its setup log) is not kept')
+    const last = r.stderr.trimEnd().split('\n').pop()!
+    assert.match(last, /^kit: guest install\[0\] failed \(exit 7\)/)
+    assert.doesNotMatch(r.stderr, /shell-agent-[0-9a-f]{6}|kit run --name/)
     assert.deepEqual(sandboxes(), [])
   })
 
