@@ -261,7 +261,9 @@ async function runSandboxOnce(opts: RunSandboxOptions): Promise<RunSandboxResult
   try {
     return await runPrepared({...opts, onRunning}, prepared, t0)
   } catch (e) {
-    if (isNew && !opts.exec && !started) {
+    // Never the sandbox of another `kit run` that is running it (--rm or a new name raced).
+    if (e instanceof SandboxError && e.code === 'SANDBOX_RUNNING') remove = false
+    else if (isNew && !opts.exec && !started) {
       remove = true
       // The setup log goes with the sandbox: its last lines (a failed install step's output) are
       // shown instead, before the error line.

@@ -5,7 +5,7 @@
 // per stage without a terminal, none with --quiet or --json; the file-store notice shows only when
 // a secret is stored. The VM side (--rm, -d without --name, PATH) is test/runtime/run-papercuts.
 import assert from 'node:assert/strict'
-import {mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import tar from 'tar-stream'
@@ -109,6 +109,23 @@ describe('kit run: a failed start, first-run progress lines, the secret store no
     assert.match(errorLine(r.stderr), new RegExp(`^kit: sandbox ${base}-[0-9a-f]{6} did not start: upstream CA file .*no-such-ca\\.pem cannot be read$`))
     assert.deepEqual(sandboxes(), [])
     assert.deepEqual((await kit(['ls', '--json'])).json.sandboxes, [])
+  })
+
+  it('kit run --rm of a sandbox another kit run is running refuses and removes nothing', async () => {
+    const dir = join(home, 'sandboxes', 'busy')
+    mkdirSync(dir)
+    writeFileSync(join(dir, 'sandbox.json'), JSON.stringify({
+      version: 1, name: 'busy', created: new Date().toISOString(), agent: 'tiny-agent',
+      kits: [{input: agent, source: 'dir', dir: agent, name: 'tiny-agent', kind: 'sandbox'}],
+      args: {}, image: {reference: 'localhost/tiny:1'}, config: {workspace: ws, driver: 'qemu'},
+    }))
+    // Its owner: this test's process (alive).
+    writeFileSync(join(dir, 'state.json'), JSON.stringify({state: 'running', pid: process.pid, startedAt: new Date().toISOString(), driver: 'qemu'}))
+    const r = await kit(['run', '--rm', '--name', 'busy', '--', 'true'])
+    assert.equal(r.code, 1)
+    assert.match(errorLine(r.stderr), /sandbox busy is already running/)
+    assert.ok(existsSync(join(dir, 'sandbox.json')), 'the running sandbox is left alone')
+    rmSync(dir, {recursive: true, force: true})
   })
 
   it('--quiet and --json show no progress lines', async () => {
