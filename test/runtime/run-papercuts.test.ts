@@ -1,9 +1,9 @@
-// `kit run` papercuts of issue 11 that need a real VM, through the CLI as a user drives it (four
+// `kit run` papercuts of issue 11 that need a real VM, through the CLI as a user drives it (five
 // boots of the sample agent with the shellcheck mixin, whose lint-all helper is in
 // files/home/.local/bin): ^C on a terminal ends a `--rm` run and removes the sandbox, the first
 // run showing what it unpacks and builds, the helper on PATH for `sh -c`; a `--rm` run that exits
 // removes it too; a setup step that fails shows its output and leaves no sandbox; `kit run -d`
-// without --name picks a name that kit ls, exec, stop and rm take.
+// without --name picks a name that kit ls, exec, stop and rm take; -d --rm is gone after kit stop.
 // What needs no VM (a failed start, --quiet, the secret notice) is test/runtime/run-start.
 import assert from 'node:assert/strict'
 import {existsSync, mkdirSync, readdirSync, rmSync} from 'node:fs'
@@ -98,5 +98,16 @@ describe('kit run on a VM: --rm, -d without --name, first-run progress, mixin he
     const rm = await kit(['rm', name!])
     assert.equal(rm.code, 0, rm.stderr)
     assert.deepEqual(sandboxes(), [])
+  })
+
+  it('kit run -d --rm: kit stop ends it and the sandbox is gone', async () => {
+    const d = await kit(['run', '-d', '--rm', '--name', 'gone', agent, '--workspace', ws])
+    assert.equal(d.code, 0, d.stderr)
+    assert.deepEqual(sandboxes(), ['gone'])
+    const stop = await kit(['stop', 'gone'])
+    assert.equal(stop.code, 0, stop.stderr)
+    for (let i = 0; i < 100 && sandboxes().length > 0; i++) await new Promise((r) => setTimeout(r, 100))
+    assert.deepEqual(sandboxes(), [])
+    assert.deepEqual((await kit(['ls', '--json'])).json.sandboxes, [])
   })
 })
