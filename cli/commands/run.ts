@@ -1,4 +1,5 @@
 import {Args, Flags, Interfaces} from '@oclif/core'
+import {randomBytes} from 'node:crypto'
 import {writeFile, rename} from 'node:fs/promises'
 import {runDetached, type DetachedSandbox} from '../../runtime/sandbox/detach.js'
 import {runSandbox, type RunSandboxResult} from '../../runtime/sandbox/run.js'
@@ -26,7 +27,9 @@ The docker driver (--driver docker) runs the sandbox in a container instead: it 
     memory: Flags.string({description: 'memory, e.g. 2g or 1536m (default: the agent kit\'s, else 1g)'}),
     'kit-arg': Flags.string({description: 'kit argument NAME=VALUE or KIT.NAME=VALUE (scoped wins); repeatable', multiple: true}),
     'kit-args-file': Flags.string({description: 'YAML file with an args: map (flags win)'}),
-    detach: Flags.boolean({char: 'd', description: 'run in the background (needs --name): returns once the sandbox runs; without a command it holds until kit stop. kit exec NAME -- CMD runs in it'}),
+    detach: Flags.boolean({char: 'd', description: 'run in the background: prints the sandbox name (--name, else one picked) and returns once the sandbox runs; without a command it holds until kit stop. kit exec NAME -- CMD runs in it'}),
+    rm: Flags.boolean({description: 'remove the sandbox (its state and logs) when the run ends, however it ends (as docker run --rm)'}),
+    quiet: Flags.boolean({char: 'q', description: 'no progress lines (fetching, unpacking, building); warnings and errors still show'}),
     hold: Flags.boolean({description: 'no command: hold the sandbox up after set-up until it is stopped', hidden: true}),
     tty: Flags.boolean({char: 't', description: 'run on a terminal in the sandbox (default: when there is no command after -- and stdin is a terminal)', allowNo: true}),
     report: Flags.string({description: 'write a JSON report {name, driver, bootMs, exitCode} to FILE'}),
@@ -44,12 +47,15 @@ The docker driver (--driver docker) runs the sandbox in a container instead: it 
     if (dd >= 0 && command!.length === 0) this.error('nothing after --: give a command, or leave out --', {exit: 2})
     const json = this.jsonEnabled()
     if (flags.detach) {
-      if (!flags.name) this.error('--detach needs --name: the name that kit exec, kit logs and kit stop take', {exit: 2})
       if (flags.tty) this.error('--detach runs without a terminal: leave out --tty', {exit: 2})
+      if (!flags.name && args.agent === undefined) this.error('name an agent kit, or --name of an existing sandbox to start it again', {exit: 2})
+      // Without --name, a name is picked here (AGENT-xxxxxx, as kit run does): the background
+      // process gets it, and it is the one printed.
+      const name = flags.name ?? pickName(args.agent!)
       // The same command line, without --detach, for the background process (it holds without a command).
       const again = own.filter((a) => a !== '--detach' && a !== '-d')
-      const args2 = ['run', ...again, '--no-tty', ...(command ? ['--', ...command] : ['--hold'])]
-      const started = await runDetached([process.execPath, process.argv[1]!], args2, flags.name)
+      const args2 = ['run', ...again, ...(flags.name ? [] : ['--name', name]), '--no-tty', ...(command ? ['--', ...command] : ['--hold'])]
+      const started = await runDetached([process.execPath, process.argv[1]!], args2, name)
       if (!json) this.log(`sandbox ${started.name} runs in the background (pid ${started.pid}, output in ${started.log}): kit exec ${started.name} -- CMD; kit stop ${started.name}`)
       return started
     }
@@ -97,6 +103,7 @@ The docker driver (--driver docker) runs the sandbox in a container instead: it 
       kitArgs: flags['kit-arg'] ?? [],
       kitArgsFile: flags['kit-args-file'],
       command,
+      remove: flags.rm,
       hold: flags.hold,
       interactive: useTerminal && !command,
       ...(useTerminal ? {terminal: {input: process.stdin, output: out, rows: out.rows, cols: out.columns}} : {}),
@@ -107,7 +114,17 @@ The docker driver (--driver docker) runs the sandbox in a container instead: it 
       stdout: json ? process.stderr : process.stdout,
       stderr: process.stderr,
       warn: (l) => process.stderr.write(l + '\n'),
-      progress: (l) => process.stderr.write(`kit: ${l}\n`),
+      // One line per stage (kernel fetch, image unpack, root image build), none with --quiet or --json.
+      progress: (l) => {
+        if (!flags.quiet && !json) process.stderr.write(`kit: ${l}\n`)
+      },
     })
   }
+}
+
+/** A sandbox name from an agent reference: its last path or repository segment, without tag or digest, and 6 random hex digits. */
+export function pickName(agent: string): string {
+  const last = agent.replace(/@.*$/, '').replace(/\/+$/, '').split('/').pop() ?? ''
+  const base = last.replace(/:[^:]*$/, '').toLowerCase().replace(/[^a-z0-9_.-]+/g, '-').replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '').slice(0, 50)
+  return `${base || 'kit'}-${randomBytes(3).toString('hex')}`
 }

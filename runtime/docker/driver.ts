@@ -179,7 +179,7 @@ export class DockerDriver implements VmDriver {
 
     // What a killed earlier run of this sandbox left behind.
     await cleanupDockerSandbox(spec.name, {env, exceptPid: process.pid})
-    const image = await ensureRootfsImage(docker, spec.rootfs, spec.rootfsId)
+    const image = await ensureRootfsImage(docker, spec.rootfs, spec.rootfsId, options.progress)
 
     const home = homeLabel(env)
     const rand = randomBytes(4).toString('hex')

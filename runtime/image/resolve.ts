@@ -75,6 +75,6 @@ export async function resolveImage(store: OciLayoutStore, reference: string, opt
 /** The image's root filesystem tree, unpacked once per manifest digest. */
 export async function ensureImage(store: OciLayoutStore, reference: string, opts: EnsureImageOptions = {}): Promise<EnsuredImage> {
   const image = await resolveImage(store, reference, opts)
-  const rootfs = await unpackImage(store, image, opts.env ?? process.env)
+  const rootfs = await unpackImage(store, image, opts.env ?? process.env, opts.progress)
   return {image, rootfs}
 }

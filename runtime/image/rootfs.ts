@@ -115,11 +115,13 @@ export function imageCacheDir(env: NodeJS.ProcessEnv = process.env): string {
  * The root filesystem of an image: unpacked once per manifest digest. Concurrent callers may both
  * unpack; the first rename wins and the other's copy is discarded.
  */
-export async function unpackImage(store: OciLayoutStore, image: ResolvedImage, env: NodeJS.ProcessEnv = process.env): Promise<RootfsResult> {
+export async function unpackImage(store: OciLayoutStore, image: ResolvedImage, env: NodeJS.ProcessEnv = process.env, progress?: (line: string) => void): Promise<RootfsResult> {
   const t0 = Date.now()
   const base = join(imageCacheDir(env), digestHex(image.manifest.digest))
   const root = join(base, 'root')
   if (existsSync(join(base, 'complete'))) return {dir: root, unpacked: false, ms: Date.now() - t0}
+  const size = image.layers.reduce((n, l) => n + l.size, 0)
+  progress?.(`unpacking image ${image.reference} (${image.layers.length} layer${image.layers.length === 1 ? '' : 's'}, ${(size / 1e6).toFixed(1)} MB; once per image)`)
   await mkdir(imageCacheDir(env), {recursive: true})
   const tmp = await mkdtemp(join(imageCacheDir(env), `.unpack-${digestHex(image.manifest.digest).slice(0, 12)}-`))
   try {

@@ -3,7 +3,7 @@
 // the sandbox runs and answers on its control socket (so `kit exec NAME` works at once), or says
 // in one line why it did not start.
 import {spawn} from 'node:child_process'
-import {existsSync, openSync, closeSync, readFileSync} from 'node:fs'
+import {existsSync, openSync, closeSync, fstatSync, readSync} from 'node:fs'
 import {mkdir, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 import {SandboxError} from './errors.js'
@@ -17,9 +17,10 @@ export interface DetachedSandbox {
   log: string
 }
 
-/** The last error line (`kit: ...`, not a warning) a failed `kit run` printed. */
-function lastError(log: string): string | undefined {
-  const text = existsSync(log) ? readFileSync(log, 'utf8') : ''
+/** The last error line (`kit: ...`, not a warning) a failed `kit run` printed, read from the log's descriptor (a new sandbox that failed has removed its directory, the log with it). */
+function lastError(fd: number): string | undefined {
+  const buf = Buffer.alloc(Math.min(fstatSync(fd).size, 1 << 20))
+  const text = buf.subarray(0, readSync(fd, buf, 0, buf.length, 0)).toString('utf8')
   return text.split('\n').filter((l) => l.startsWith('kit: ') && !l.startsWith('kit: warning')).pop()?.slice('kit: '.length)
 }
 
@@ -34,23 +35,27 @@ export async function runDetached(cli: string[], args: string[], name: string, o
   const fresh = !existsSync(join(dir, 'sandbox.json'))
   await mkdir(dir, {recursive: true, mode: 0o700})
   const log = join(dir, 'detached.log')
-  const fd = openSync(log, 'w', 0o600)
+  const fd = openSync(log, 'w+', 0o600)
   const child = spawn(cli[0]!, [...cli.slice(1), ...args], {detached: true, stdio: ['ignore', fd, fd], env})
-  closeSync(fd)
   let exited: number | null | undefined
   child.on('exit', (code) => (exited = code))
   child.unref()
   const deadline = Date.now() + (opts.timeoutMs ?? 600_000)
   for (;;) {
     const st = await readState(name, env).catch(() => undefined)
-    if (st && st.pid === child.pid && liveState(st) === 'running' && st.control) return {name, pid: child.pid!, log}
+    if (st && st.pid === child.pid && liveState(st) === 'running' && st.control) {
+      closeSync(fd)
+      return {name, pid: child.pid!, log}
+    }
     if (exited !== undefined) {
-      const why = lastError(log) ?? `it exited ${exited} (see ${log})`
+      const why = lastError(fd) ?? `it exited ${exited}${existsSync(log) ? ` (see ${log})` : ''}`
+      closeSync(fd)
       // A sandbox that never got a definition leaves nothing behind.
       if (fresh && !existsSync(join(dir, 'sandbox.json'))) await rm(dir, {recursive: true, force: true})
       throw new SandboxError('SANDBOX_STATE', `sandbox ${name} did not start: ${why}`)
     }
     if (Date.now() > deadline) {
+      closeSync(fd)
       try {
         process.kill(child.pid!, 'SIGTERM')
       } catch {

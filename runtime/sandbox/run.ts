@@ -88,6 +88,8 @@ export interface RunSandboxOptions {
    * running one if any; the sandbox's run state is not touched.
    */
   exec?: boolean
+  /** `kit run --rm`: delete the sandbox (its state directory) when the run ends, however it ends. */
+  remove?: boolean
 }
 
 export interface RunSandboxResult {
@@ -243,14 +245,49 @@ export async function runSandbox(opts: RunSandboxOptions): Promise<RunSandboxRes
 async function runSandboxOnce(opts: RunSandboxOptions): Promise<RunSandboxResult> {
   const t0 = Date.now()
   const env = opts.env ?? process.env
+  const prepared = await prepareSandbox(opts)
+  const {def, isNew} = prepared
+  // A sandbox is named to the user only once its command runs: a start that fails leaves no name
+  // behind that kit exec or kit ls would then not know (a new sandbox's directory is removed).
+  let started = false
+  const onRunning = (running: RunningSandbox) => {
+    if (!started && isNew && !opts.name && !opts.exec) {
+      opts.progress?.(opts.remove ? `sandbox ${def.name} (removed when it ends: --rm)` : `sandbox ${def.name} (start it again with: kit run --name ${def.name})`)
+    }
+    started = true
+    opts.onRunning?.(running)
+  }
+  let remove = Boolean(opts.remove && !opts.exec)
+  try {
+    return await runPrepared({...opts, onRunning}, prepared, t0)
+  } catch (e) {
+    // Never the sandbox of another `kit run` that is running it (--rm or a new name raced).
+    if (e instanceof SandboxError && e.code === 'SANDBOX_RUNNING') remove = false
+    else if (isNew && !opts.exec && !started) {
+      remove = true
+      // The setup log goes with the sandbox: its last lines (a failed install step's output) are
+      // shown instead, before the error line.
+      const log = await readFile(join(sandboxDir(def.name, env), 'setup.log'), 'utf8').catch(() => '')
+      const tail = log.trimEnd().split('\n').filter(Boolean).slice(-10)
+      if (tail.length > 0) (opts.warn ?? ((l: string) => process.stderr.write(l + '\n')))(`kit: the guest's setup output (last ${tail.length} lines):\n${tail.map((l) => `  | ${l}`).join('\n')}`)
+      // A name kit picked is not shown for a sandbox that is not kept (the driver's errors start with it).
+      if (!opts.name && e instanceof Error && e.message.startsWith(`${def.name}: `)) e.message = e.message.slice(def.name.length + 2)
+    }
+    throw e
+  } finally {
+    if (remove) await rm(sandboxDir(def.name, env), {recursive: true, force: true}).catch(() => {})
+  }
+}
+
+async function runPrepared(opts: RunSandboxOptions, prepared: Awaited<ReturnType<typeof prepareSandbox>>, t0: number): Promise<RunSandboxResult> {
+  const env = opts.env ?? process.env
   const warn = opts.warn ?? ((l: string) => process.stderr.write(l + '\n'))
   const warnings: string[] = []
   const say = (line: string) => {
     warnings.push(line)
     warn(`kit: warning: ${line}`)
   }
-  const {def, composition, store, isNew} = await prepareSandbox(opts)
-  if (isNew && !opts.name && !opts.exec) opts.progress?.(`sandbox ${def.name} (start it again with: kit run --name ${def.name})`)
+  const {def, composition, store} = prepared
   for (const c of composition.conflicts) say(c.message)
   for (const k of composition.kits) for (const w of k.kit.warnings) say(`${w.file}${w.line ? `:${w.line}:${w.column}` : ''}: ${w.message}`)
   const driver = driverFor(def.config.driver, opts.driverImpl)
@@ -382,6 +419,7 @@ async function runSandboxOnce(opts: RunSandboxOptions): Promise<RunSandboxResult
       env,
       ...(opts.terminal ? {terminal: opts.terminal} : {}),
       warn: say,
+      ...(opts.progress ? {progress: opts.progress} : {}),
       onRunning: (running) => {
         opts.onRunning?.(running)
         if (opts.exec) return

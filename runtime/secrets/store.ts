@@ -63,12 +63,35 @@ export async function openSecretBackend(opts: OpenOptions = {}): Promise<SecretB
     if (await k.usable()) return k
   }
   const f = new FileSecretStore(env)
-  if (!noticeShown) {
+  const why = forced === 'file' ? 'KIT_SECRET_STORE=file' : 'no OS keychain (no D-Bus session)'
+  return new NoticeOnWrite(f, () => {
+    if (noticeShown) return
     noticeShown = true
-    const why = forced === 'file' ? 'KIT_SECRET_STORE=file' : 'no OS keychain (no D-Bus session)'
     notice(`kit: ${why}: secrets are kept in an encrypted file, ${f.location}`)
+  })
+}
+
+/** The file store, saying where values go the first time one is stored (not on a read, a list or a run that stores nothing). */
+class NoticeOnWrite implements SecretBackend {
+  readonly kind: SecretBackend['kind']
+  readonly location: string
+  constructor(private readonly inner: SecretBackend, private readonly notice: () => void) {
+    this.kind = inner.kind
+    this.location = inner.location
   }
-  return f
+  get(service: string): Promise<string | undefined> {
+    return this.inner.get(service)
+  }
+  async set(service: string, value: string): Promise<void> {
+    await this.inner.set(service, value)
+    this.notice()
+  }
+  delete(service: string): Promise<boolean> {
+    return this.inner.delete(service)
+  }
+  names(): Promise<string[]> {
+    return this.inner.names()
+  }
 }
 
 function indexPath(env: NodeJS.ProcessEnv): string {

@@ -53,6 +53,8 @@ export interface RunOptions {
   onRunning?: (sandbox: RunningSandbox) => void
   /** Warnings for the user (one line each, without the `kit: warning:` prefix); default: stderr. */
   warn?: (line: string) => void
+  /** Progress lines of slow first-time stages (kernel fetch, root image build), for the CLI. */
+  progress?: (line: string) => void
 }
 
 export interface TerminalIo {

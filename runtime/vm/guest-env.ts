@@ -29,9 +29,24 @@ export function guestEnvironments(spec: VmSpec, proxyUrl?: string, term?: string
   const termEnv: Record<string, string> = term !== undefined ? {TERM: /^[A-Za-z0-9._+-]{1,64}$/.test(term) ? term : 'xterm'} : {}
   const home = spec.plan.home ?? '/home/agent'
   return {
-    agentEnv: {PATH: DEFAULT_PATH, ...spec.env, ...termEnv, ...fixed, HOME: home, USER: 'agent', LOGNAME: 'agent', KIT_SANDBOX: spec.name},
+    agentEnv: {...spec.env, ...termEnv, ...fixed, PATH: agentPath(spec.env, home), HOME: home, USER: 'agent', LOGNAME: 'agent', KIT_SANDBOX: spec.name},
     rootEnv: {PATH: spec.env.PATH ?? DEFAULT_PATH, ...fixed, HOME: '/root', USER: 'root', LOGNAME: 'root', DEBIAN_FRONTEND: 'noninteractive'},
   }
+}
+
+/**
+ * The agent's PATH: the image's (else the default) with the directories kits put helpers in ahead
+ * of it: ~/.local/bin (files/home/.local/bin, the sbx kits' convention) and the bin directory of
+ * NPM_CONFIG_PREFIX when a kit sets one (npm -g installs). A login shell's profile adds
+ * ~/.local/bin too, but `kit run -- sh -c ...`, `kit exec` and startup commands read no profile:
+ * the PATH they start with has to hold them.
+ */
+export function agentPath(env: Record<string, string>, home: string): string {
+  const base = (env.PATH ?? DEFAULT_PATH).split(':').filter(Boolean)
+  const extra = [`${home}/.local/bin`]
+  const npm = env.NPM_CONFIG_PREFIX ?? env.npm_config_prefix
+  if (npm && npm.startsWith('/')) extra.push(`${npm.replace(/\/+$/, '')}/bin`)
+  return [...extra.filter((d) => !base.includes(d)), ...base].join(':')
 }
 
 /** The guest's hostname: the sandbox name in the characters a hostname may hold. */

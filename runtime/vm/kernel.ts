@@ -99,7 +99,7 @@ export async function extractVmlinux(root: string): Promise<string | undefined> 
  * KIT_KERNEL_MODULES, a lib/modules/VERSION directory or a root holding lib/modules/VERSION), else
  * the cached Debian kernel, else fetchKernel().
  */
-export async function ensureKernel(env: NodeJS.ProcessEnv = process.env): Promise<Kernel> {
+export async function ensureKernel(env: NodeJS.ProcessEnv = process.env, progress?: (line: string) => void): Promise<Kernel> {
   if (env.KIT_KERNEL) {
     const mods = env.KIT_KERNEL_MODULES
     if (!mods) throw new VmError('KERNEL_CONFIG', 'KIT_KERNEL is set but KIT_KERNEL_MODULES is not (a lib/modules/VERSION directory)')
@@ -122,7 +122,7 @@ export async function ensureKernel(env: NodeJS.ProcessEnv = process.env): Promis
       return (await fromDir(dir)) as Kernel
     }
   }
-  return fetchKernel(env)
+  return fetchKernel(env, progress)
 }
 
 async function aptCandidate(): Promise<{pkg: string; version: string}> {
@@ -144,7 +144,7 @@ async function aptCandidate(): Promise<{pkg: string; version: string}> {
  * Downloads the current Debian kernel package (apt-get download) and unpacks it (dpkg -x) into
  * $KIT_HOME/cache/kernel/PKG_VERSION. Idempotent: a kernel already unpacked is reused.
  */
-export async function fetchKernel(env: NodeJS.ProcessEnv = process.env): Promise<Kernel> {
+export async function fetchKernel(env: NodeJS.ProcessEnv = process.env, progress?: (line: string) => void): Promise<Kernel> {
   const {pkg, version} = await aptCandidate()
   const base = kernelCache(env)
   const name = `${pkg}_${version}`.replace(/[^A-Za-z0-9._+-]/g, '_')
@@ -152,6 +152,7 @@ export async function fetchKernel(env: NodeJS.ProcessEnv = process.env): Promise
   await mkdir(base, {recursive: true})
   let k = await fromDir(dest)
   if (!k) {
+    progress?.(`fetching kernel ${pkg} ${version} (apt-get download, once per kernel)`)
     const tmp = await mkdtemp(join(base, '.fetch-'))
     try {
       await run('apt-get', ['download', '-q', `${pkg}=${version}`], {cwd: tmp, maxBuffer: 16 << 20}).catch(error => {

@@ -348,9 +348,9 @@ export class QemuDriver implements VmDriver {
     }
     const transport = this.options.rootTransport ?? ((env.KIT_VM_ROOT as RootTransport | undefined) === '9p' ? '9p' : 'blk')
 
-    const kernel = await ensureKernel(env)
+    const kernel = await ensureKernel(env, options.progress)
     const initramfs = await ensureInitramfs(kernel, env)
-    const rootPath = transport === 'blk' ? await rootfsImage(spec.rootfs, {id: spec.rootfsId, cacheRoot: this.options.imageCacheDir, env}) : resolve(spec.rootfs)
+    const rootPath = transport === 'blk' ? await rootfsImage(spec.rootfs, {id: spec.rootfsId, cacheRoot: this.options.imageCacheDir, env, progress: options.progress}) : resolve(spec.rootfs)
 
     const terminal = options.terminal
     const {agentEnv, rootEnv} = guestEnvironments(spec, `http://${GUEST_PROXY_ADDR}:${GUEST_PROXY_PORT}`, terminal ? env.TERM ?? '' : undefined)

@@ -127,7 +127,7 @@ const IMAGE_FORMAT = 'ext4-nojournal-nocsum-1'
  * A read-only ext4 image of `rootfs` (mke2fs -d), cached under cacheRoot by the tree's identity.
  * Under TCG a block device is far cheaper for the guest than 9p for many small reads.
  */
-export async function rootfsImage(rootfs: string, opts: {id?: string; cacheRoot?: string; env?: NodeJS.ProcessEnv} = {}): Promise<string> {
+export async function rootfsImage(rootfs: string, opts: {id?: string; cacheRoot?: string; env?: NodeJS.ProcessEnv; progress?: (line: string) => void} = {}): Promise<string> {
   if (!existsSync(rootfs)) throw new VmError('ROOTFS', `root filesystem ${rootfs} does not exist`)
   const base = opts.cacheRoot ?? join(cacheDir(opts.env), 'rootfs-images')
   const byId = opts.id ? join(base, `id-${createHash('sha256').update(IMAGE_FORMAT + '\0' + opts.id).digest('hex').slice(0, 32)}.ext4`) : undefined
@@ -139,6 +139,7 @@ export async function rootfsImage(rootfs: string, opts: {id?: string; cacheRoot?
   await mkdir(base, {recursive: true})
   // Room for the data, metadata and inodes; the image is sparse, so slack costs nothing on disk.
   const sizeMiB = Math.ceil((bytes * 1.3 + entries * 4096) / (1 << 20)) + 64
+  opts.progress?.(`building root image (${(bytes / 1e6).toFixed(1)} MB, ${entries} files; once per image)`)
   const tmp = `${path}.${process.pid}.tmp`
   try {
     await new Promise<void>((resolve, reject) => {

@@ -140,10 +140,10 @@ describe('kit exec into a running sandbox, kit run --tty (CLI, one real VM each)
     assert.deepEqual(processesMentioning(ws2), [])
   })
 
-  it('kit run --detach says why a sandbox did not start, and needs --name', async () => {
-    const noName = await runKit(['run', '--detach', join(sampleKitsDir, 'shell-agent'), '--workspace', ws], {env})
+  it('kit run --detach says why a sandbox did not start, and needs an agent or --name (without --name it picks one: test/runtime/run-papercuts)', async () => {
+    const noName = await runKit(['run', '--detach', '--workspace', ws], {env})
     assert.equal(noName.code, 2)
-    assert.match(noName.stderr, /--detach needs --name/)
+    assert.match(noName.stderr, /name an agent kit, or --name of an existing sandbox/)
     const bad = await runKit(['run', '--detach', '--name', 'bad', join(sampleKitsDir, 'shell-agent'), '--workspace', '/'], {env})
     assert.equal(bad.code, 1)
     assert.match(bad.stderr, /^kit: sandbox bad did not start: refusing \/ as the workspace/m)

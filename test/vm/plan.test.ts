@@ -11,6 +11,7 @@ import {cpioNewc} from '../../runtime/vm/cpio.js'
 import {planArchive} from '../../runtime/vm/initramfs.js'
 import {resolveModules, stripModuleSignature} from '../../runtime/vm/kernel.js'
 import {compilePlan, GuestContext, renderMemory, shQuote} from '../../runtime/vm/plan.js'
+import {agentPath, DEFAULT_PATH} from '../../runtime/vm/guest-env.js'
 import {SHARED_CACHE} from './support.js'
 
 const ctx = (over: Partial<GuestContext> = {}): GuestContext => ({
@@ -70,6 +71,13 @@ describe('vm: cpio, plan, memory, modules', () => {
     assert.ok(dataFiles.includes("apt-get install -y 'x'"))
     assert.equal(files.get('agent-env.sh')!.data, "export PATH='/usr/bin:/bin'\nexport HOME='/home/agent'\n")
     for (const f of files.values()) assert.equal(f.mode, 0o600, 'the plan is root-only in the guest')
+  })
+
+  it('puts the kits\' helper directories on the agent\'s PATH ahead of the image\'s (for sh -c and kit exec, not only a login shell)', () => {
+    assert.equal(agentPath({}, '/home/agent'), `/home/agent/.local/bin:${DEFAULT_PATH}`)
+    assert.equal(agentPath({PATH: '/opt/x/bin:/usr/bin'}, '/home/agent'), '/home/agent/.local/bin:/opt/x/bin:/usr/bin')
+    assert.equal(agentPath({PATH: '/home/agent/.local/bin:/usr/bin', NPM_CONFIG_PREFIX: '/home/agent/.npm-global/'}, '/home/agent'), '/home/agent/.npm-global/bin:/home/agent/.local/bin:/usr/bin')
+    assert.equal(agentPath({NPM_CONFIG_PREFIX: 'relative'}, '/h'), `/h/.local/bin:${DEFAULT_PATH}`)
   })
 
   it('refuses plans the guest cannot run', () => {
