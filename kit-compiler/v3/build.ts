@@ -51,12 +51,7 @@ export interface ImageLayer {
 /** A reproducible tar+gzip of `files` (parent directories added, 0755/0644, root-owned, mtime `mtime`). */
 export async function stagedLayer(files: StagedFile[], mtime: number): Promise<ImageLayer> {
   const pack = tar.pack()
-  const chunks: Buffer[] = []
-  pack.on('data', (c: unknown) => chunks.push(c as Buffer))
-  const ended = new Promise<void>((resolve, reject) => {
-    pack.on('end', () => resolve())
-    pack.on('error', reject)
-  })
+  const packed = packBytes(pack)
   const dirs = new Set<string>()
   for (const f of files) {
     const parts = f.path.split('/')
@@ -70,11 +65,20 @@ export async function stagedLayer(files: StagedFile[], mtime: number): Promise<I
     else pack.entry({...header, name: e.path, type: 'file', mode: 0o644, size: e.content.length}, e.content)
   }
   pack.finalize()
-  await ended
-  const tarBytes = Buffer.concat(chunks)
+  const tarBytes = await packed
   const blob = gzipSync(tarBytes, {level: 9})
   blob[9] = 0xff // gzip OS byte: the same on every machine (as kit's v2 layers)
   return {blob, diffId: `sha256:${createHash('sha256').update(tarBytes).digest('hex')}`}
+}
+
+/** All the bytes `pack` writes, once it ends (listen before writing entries). */
+export function packBytes(pack: tar.Pack): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  pack.on('data', (c: unknown) => chunks.push(c as Buffer))
+  return new Promise<Buffer>((resolve, reject) => {
+    pack.on('end', () => resolve(Buffer.concat(chunks)))
+    pack.on('error', reject)
+  })
 }
 
 /** Go's GOARCH for this machine (the image config's architecture). */

@@ -11,7 +11,7 @@ import {gunzipSync, gzipSync} from 'node:zlib'
 import {createHash} from 'node:crypto'
 import Docker from 'dockerode'
 import tar from 'tar-stream'
-import type {ImageLayer} from './build.js'
+import {type ImageLayer, packBytes} from './build.js'
 import type {Published} from './publish.js'
 import type {V3Kit} from './validate.js'
 
@@ -45,12 +45,7 @@ export interface EngineImage {
 /** The build context: every file of the kit directory (plus a generated Dockerfile for inline/comment recipes). */
 async function contextTar(dir: string, extra?: {name: string; text: string}): Promise<Buffer> {
   const pack = tar.pack()
-  const chunks: Buffer[] = []
-  pack.on('data', (c: unknown) => chunks.push(c as Buffer))
-  const ended = new Promise<void>((resolve, reject) => {
-    pack.on('end', () => resolve())
-    pack.on('error', reject)
-  })
+  const packed = packBytes(pack)
   const walk = async (d: string): Promise<void> => {
     for (const name of (await readdir(d)).sort()) {
       const path = join(d, name)
@@ -68,8 +63,7 @@ async function contextTar(dir: string, extra?: {name: string; text: string}): Pr
   await walk(dir)
   if (extra) pack.entry({name: extra.name, type: 'file', mode: 0o644, size: Buffer.byteLength(extra.text)}, extra.text)
   pack.finalize()
-  await ended
-  return Buffer.concat(chunks)
+  return packed
 }
 
 /** The image the final stage builds FROM (undefined for scratch or another stage). */
@@ -218,12 +212,7 @@ async function readSaved(stream: NodeJS.ReadableStream): Promise<{layers: RawLay
 export async function clampLayer(tarBytes: Buffer, epoch: number): Promise<ImageLayer> {
   const extract = tar.extract()
   const pack = tar.pack()
-  const chunks: Buffer[] = []
-  pack.on('data', (c: unknown) => chunks.push(c as Buffer))
-  const packed = new Promise<void>((resolve, reject) => {
-    pack.on('end', () => resolve())
-    pack.on('error', reject)
-  })
+  const packed = packBytes(pack)
   const limit = new Date(epoch * 1000)
   const done = new Promise<void>((resolve, reject) => {
     extract.on('entry', (header, body, next) => {
@@ -251,8 +240,7 @@ export async function clampLayer(tarBytes: Buffer, epoch: number): Promise<Image
   extract.end(tarBytes)
   await done
   pack.finalize()
-  await packed
-  const out = Buffer.concat(chunks)
+  const out = await packed
   const blob = gzipSync(out, {level: 6})
   blob[9] = 0xff
   return {blob, diffId: `sha256:${createHash('sha256').update(out).digest('hex')}`}
