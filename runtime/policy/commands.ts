@@ -98,6 +98,10 @@ function parse(line: string): AuditEntry | undefined {
 
 /** One audit entry as a line of text. */
 export function formatAuditEntry(e: AuditEntry): string {
+  if (e.kind === 'policy') {
+    const list = (l: string[] | undefined) => (l?.length ? l.join(', ') : '-')
+    return `${e.time} POLICY reloaded added: ${list(e.added)} removed: ${list(e.removed)}${e.sandbox ? ` sandbox=${e.sandbox}` : ''}`
+  }
   const dest = e.host !== undefined ? `${e.host.includes(':') ? `[${e.host}]` : e.host}:${e.port}` : '-'
   const rule = e.rule ? ` rule=${e.rule}${e.source ? ` (${e.source})` : ''}` : ''
   const creds = e.credentials?.length ? ` injected=${e.credentials.join(',')}` : ''

@@ -8,14 +8,17 @@ import {dirname} from 'node:path'
 export interface AuditEntry {
   time: string
   sandbox?: string
-  /** connect (a tunnel), request, upgrade, or error (a request refused before it could be judged). */
-  kind: 'connect' | 'request' | 'upgrade' | 'error'
+  /**
+   * connect (a tunnel), request, upgrade, error (a request refused before it could be judged), or
+   * policy (the policy was reloaded: `added` and `removed` name the rules that changed).
+   */
+  kind: 'connect' | 'request' | 'upgrade' | 'error' | 'policy'
   method?: string
   host?: string
   port?: number
   /** The path without its query string. */
   path?: string
-  decision: 'allow' | 'deny' | 'error'
+  decision: 'allow' | 'deny' | 'error' | 'reload'
   rule?: string
   source?: string
   reason?: string
@@ -32,6 +35,9 @@ export interface AuditEntry {
   intercepted?: boolean
   /** The address the proxy connected to. */
   address?: string
+  /** For a policy reload: the rules that came and went, as `EFFECT RULE (SOURCE)`. */
+  added?: string[]
+  removed?: string[]
 }
 
 export class AuditLog {

@@ -100,6 +100,10 @@ export interface RunningProxy {
   /** Env vars for the guest: placeholders of bound secrets only. */
   guestEnv: Record<string, string>
   audit: AuditLog
+  /** The policy new requests are judged by. */
+  currentPolicy(): Policy
+  /** Swap the policy for new requests and connections; ones already judged keep their verdict. */
+  setPolicy(p: Policy): void
   stop(): Promise<void>
 }
 
@@ -272,7 +276,9 @@ function parseListen(l: ProxyOptions['listen']): {host: string; port: number} {
 export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const limits: ProxyLimits = {...DEFAULT_LIMITS, ...opts.limits}
   const env = opts.env ?? process.env
-  const policy = opts.policy
+  // Swapped whole by setPolicy (live reload): each decision reads it once, so a request or tunnel
+  // already judged keeps its verdict.
+  let policy = opts.policy
   const ca: CA = await loadOrCreateCA(env)
   const injector = await Injector.create(opts.credentials ?? [], opts.customSecrets ?? [], opts.secrets, opts.placeholders)
   const resolver = new Resolver(
@@ -1081,6 +1087,10 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     caCertPem: ca.certPem,
     guestEnv: injector.guestEnv(),
     audit,
+    currentPolicy: () => policy,
+    setPolicy(p: Policy) {
+      policy = p
+    },
     async stop() {
       await new Promise<void>((resolve) => {
         outer.close(() => resolve())

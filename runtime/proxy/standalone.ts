@@ -6,6 +6,7 @@ import {effectivePolicy} from '../policy/effective.js'
 import {auditLogPath} from '../policy/local-policy.js'
 import {SecretStore} from '../secrets/store.js'
 import {loadOrCreateCA} from './ca.js'
+import {watchLocalPolicy} from './live-policy.js'
 import {startProxy, type RunningProxy, type ProxyLimits} from './server.js'
 
 export interface StandaloneOptions {
@@ -35,7 +36,8 @@ export async function startStandaloneProxy(opts: StandaloneOptions): Promise<Run
   const env = opts.env ?? process.env
   // The kit loader (schemas, YAML) is loaded only when kits are given.
   const kits = opts.kits?.length ? await (await import('../policy/kits.js')).loadKitPolicies(opts.kits, env) : []
-  const policy = await effectivePolicy({env, kits, allow: opts.allow ?? [], deny: opts.deny ?? []})
+  const build = () => effectivePolicy({env, kits, allow: opts.allow ?? [], deny: opts.deny ?? []})
+  const policy = await build()
   const upstreamCAs: string[] = []
   for (const f of opts.upstreamCAFiles ?? []) {
     let pem: string
@@ -64,7 +66,17 @@ export async function startStandaloneProxy(opts: StandaloneOptions): Promise<Run
     env,
     ...(opts.limits ? {limits: opts.limits} : {}),
   })
-  return {...running, rules: policy.rules().length, logFile}
+  // `kit policy allow|deny` applies without a restart (the 403's hint says to run it).
+  const live = await watchLocalPolicy({proxy: running, build, env})
+  return {
+    ...running,
+    rules: policy.rules().length,
+    logFile,
+    stop: () => {
+      live.close()
+      return running.stop()
+    },
+  }
 }
 
 /** `kit proxy ca`: the path of the CA certificate clients must trust (created if missing). */

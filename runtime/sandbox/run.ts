@@ -18,6 +18,7 @@ import {readLocalPolicy, readOrgPolicy} from '../policy/local-policy.js'
 import {Policy, type RuleLayer} from '../policy/policy.js'
 import {isTier, type Tier} from '../policy/tiers.js'
 import {startProxy, type RunningProxy} from '../proxy/server.js'
+import {watchLocalPolicy, type LivePolicy} from '../proxy/live-policy.js'
 import {SecretStore} from '../secrets/store.js'
 import type {RunningSandbox, TerminalIo, VmDriver, VmResult, VmSpec} from '../vm/driver.js'
 import {HOLD_COMMAND} from '../vm/plan.js'
@@ -343,6 +344,7 @@ async function runPrepared(opts: RunSandboxOptions, prepared: Awaited<ReturnType
   opts.signal?.addEventListener('abort', onOuterAbort, {once: true})
 
   let proxy: RunningProxy | undefined
+  let livePolicy: LivePolicy | undefined
   let setupLog: WriteStream | undefined
   let result: VmResult | undefined
   let vmEnd = 0
@@ -374,6 +376,8 @@ async function runPrepared(opts: RunSandboxOptions, prepared: Awaited<ReturnType
       sandboxName: def.name,
       env,
     })
+    // `kit policy allow|deny` applies to the running sandbox without a restart.
+    livePolicy = await watchLocalPolicy({proxy, build: () => sandboxPolicy(composition, def.config.policy, env), env, log: (l) => warn(l)})
     const plan = buildPlan({
       sandbox: composition.sandbox,
       command: opts.hold && !opts.command ? HOLD_COMMAND : opts.command,
@@ -450,6 +454,7 @@ async function runPrepared(opts: RunSandboxOptions, prepared: Awaited<ReturnType
     process.off('SIGTERM', onTerm)
     process.off('SIGINT', onInt)
     opts.signal?.removeEventListener('abort', onOuterAbort)
+    livePolicy?.close()
     await proxy?.stop().catch(() => {})
     if (setupLog) await new Promise<void>((r) => setupLog!.end(() => r()))
     if (opts.exec) await rm(join(dir, `layers-exec-${process.pid}`), {recursive: true, force: true}).catch(() => {})
