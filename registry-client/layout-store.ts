@@ -14,7 +14,8 @@
 // index.json is read-modify-written under a lock file (index.json.lock) and replaced by rename, so
 // two kit processes can write the same store at once.
 import {randomBytes} from 'node:crypto'
-import {createWriteStream} from 'node:fs'
+import {once} from 'node:events'
+import {createWriteStream, type WriteStream} from 'node:fs'
 import {mkdir, open, readdir, readFile, rename, rm, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 import {Readable} from 'node:stream'
@@ -167,6 +168,7 @@ export class OciLayoutStore implements Target, TagLister, ReferrerLister, Delete
 
   private async writeBlob(expected: Descriptor, content: Readable | Uint8Array): Promise<void> {
     const tmp = join(this.blobDir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`)
+    let out: WriteStream | undefined
     try {
       if (content instanceof Uint8Array) {
         verifyBytes(content, expected)
@@ -178,7 +180,7 @@ export class OciLayoutStore implements Target, TagLister, ReferrerLister, Delete
           await fh.close()
         }
       } else {
-        const out = createWriteStream(tmp, {flags: 'wx', mode: 0o644})
+        out = createWriteStream(tmp, {flags: 'wx', mode: 0o644})
         // Content already verified on its way here (a fetch from another store) is not hashed twice.
         if (alreadyVerified(content, expected)) await pipeline(content, out)
         else await pipeline(content, new VerifyStream(expected), out)
@@ -191,6 +193,9 @@ export class OciLayoutStore implements Target, TagLister, ReferrerLister, Delete
       }
       await rename(tmp, this.blobPath(expected.digest))
     } catch (err) {
+      // A stream that failed before the file was open still opens (and creates) it, then closes:
+      // remove the file only once the stream is closed, or it outlives the rm.
+      if (out && !out.closed) await once(out, 'close').catch(() => undefined)
       await rm(tmp, {force: true})
       throw diskError(err, this.blobPath(expected.digest))
     }
