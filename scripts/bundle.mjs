@@ -34,6 +34,9 @@ const result = await build({
   platform: 'node',
   target: 'node20',
   allowOverwrite: true,
+  // Module ids in the bundle are paths under this package (node_modules/…), wherever a symlinked
+  // node_modules really lives: the output names no directory of the machine that packed it.
+  preserveSymlinks: true,
   metafile: true,
   minifyWhitespace: true,
   minifySyntax: true,
