@@ -132,7 +132,7 @@ describe('v3 build: declaration-only mixins (native)', function () {
     const status = [
       'Package: bash\nStatus: install ok installed\nVersion: 5.2.15-2+b2',
       'Package: removed\nStatus: deinstall ok config-files\nVersion: 1.0-1',
-      'Package: openssl\nStatus: install ok installed\nVersion: 1:3.5.1.4-3+dhi1',
+      'Package: openssl\nStatus: install ok installed\nVersion: 1:3.5.1.9a-3+dhi1',
       'Package: candidate\nStatus: install ok installed\nVersion: 2.0~rc1-1',
       'Package: bind9\nStatus: install ok installed\nVersion: 9.20.26-1~deb13u1',
       'Package: libstdc++6\nStatus: install ok installed\nVersion: 14.2.0-19',
