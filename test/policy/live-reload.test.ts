@@ -4,24 +4,15 @@
 import assert from 'node:assert/strict'
 import {spawn, type ChildProcessWithoutNullStreams} from 'node:child_process'
 import {writeFileSync} from 'node:fs'
-import net from 'node:net'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {curl, httpUpstream, readLines, removeDir, run, tempDir, type Upstream} from '../proxy/fixtures.js'
 import {diffRules} from '../../runtime/proxy/live-policy.js'
+import {freePort} from '../support/registry.js'
 
 const KIT = fileURLToPath(new URL('../../../bin/kit', import.meta.url))
 const HOST = 'live.fixture.example'
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer()
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(p))
-    })
-  })
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 

@@ -3,23 +3,14 @@
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
 import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
-import net from 'node:net'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {curl, httpsUpstream, readLines, removeDir, run, tempDir, testCA, type Upstream} from './fixtures.js'
+import {freePort} from '../support/registry.js'
 
 const KIT = fileURLToPath(new URL('../../../bin/kit', import.meta.url))
 const SECRET = 'fixture-REAL-secret-0042'
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer()
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(p))
-    })
-  })
-}
 
 describe('kit proxy and kit policy (CLI)', function () {
   this.timeout(120_000)

@@ -5,17 +5,11 @@ import {spawn} from 'node:child_process'
 import {existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import tar from 'tar-stream'
 import {kitBin, repoRoot, sampleKitsDir} from '../support/paths.js'
 import {cleanupKits, makeKit} from '../support/kit-dir.js'
-import {runKit} from '../support/cli.js'
+import {errorLine, runKit, writeTinyRootfs} from '../support/cli.js'
 
 const kit = (args: string[], env: NodeJS.ProcessEnv) => runKit(args, {env})
-
-/** The kit error line (other areas' notices may precede it). */
-function errorLine(stderr: string): string {
-  return stderr.split('\n').filter((l) => l.startsWith('kit: ') && !l.includes('warning')).pop() ?? ''
-}
 
 describe('kit run / image / ls / rm: the CLI without a VM', function () {
   this.timeout(120_000)
@@ -64,17 +58,7 @@ describe('kit run / image / ls / rm: the CLI without a VM', function () {
   })
 
   it('imports a rootfs tarball and lists it; kit ls shows sandboxes and kit rm removes one', async () => {
-    const pack = tar.pack()
-    const chunks: Buffer[] = []
-    pack.on('data', (c: unknown) => {
-      chunks.push(c as Buffer)
-    })
-    const ended = new Promise<void>((r) => pack.on('end', () => r()))
-    pack.entry({name: 'bin/', type: 'directory'})
-    pack.entry({name: 'bin/sh', mode: 0o755}, '#!fake\n')
-    pack.finalize()
-    await ended
-    writeFileSync(join(home, 'rootfs.tar'), Buffer.concat(chunks))
+    await writeTinyRootfs(join(home, 'rootfs.tar'))
     const imp = await kit(['image', 'import', join(home, 'rootfs.tar'), '--tag', 'localhost/tiny:1', '--json'], env)
     assert.equal(imp.code, 0, imp.stderr)
     assert.match(JSON.parse(imp.stdout).digest, /^sha256:[0-9a-f]{64}$/)

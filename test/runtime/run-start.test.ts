@@ -8,28 +8,9 @@ import assert from 'node:assert/strict'
 import {existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import tar from 'tar-stream'
 import {cleanupKits, makeKit} from '../support/kit-dir.js'
-import {runKit} from '../support/cli.js'
+import {errorLine, runKit, writeTinyRootfs} from '../support/cli.js'
 
-/** The kit error line (other areas' notices may precede it). */
-function errorLine(stderr: string): string {
-  return stderr.split('\n').filter((l) => l.startsWith('kit: ') && !l.includes('warning')).pop() ?? ''
-}
-
-async function tinyRootfs(file: string): Promise<void> {
-  const pack = tar.pack()
-  const chunks: Buffer[] = []
-  pack.on('data', (c: unknown) => {
-    chunks.push(c as Buffer)
-  })
-  const ended = new Promise<void>((r) => pack.on('end', () => r()))
-  pack.entry({name: 'bin/', type: 'directory'})
-  pack.entry({name: 'bin/sh', mode: 0o755}, '#!fake\n')
-  pack.finalize()
-  await ended
-  writeFileSync(file, Buffer.concat(chunks))
-}
 
 const AGENT = `schemaVersion: "2"
 kind: sandbox
@@ -65,7 +46,7 @@ describe('kit run: a failed start, first-run progress lines, the secret store no
     ws = join(home, 'ws')
     mkdirSync(ws)
     mkdirSync(join(home, 'sandboxes'))
-    await tinyRootfs(join(home, 'rootfs.tar'))
+    await writeTinyRootfs(join(home, 'rootfs.tar'))
     const imp = await kit(['image', 'import', join(home, 'rootfs.tar'), '--tag', 'localhost/tiny:1'])
     assert.equal(imp.code, 0, imp.stderr)
     agent = makeKit(AGENT)

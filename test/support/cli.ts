@@ -1,6 +1,8 @@
 // Runs the real CLI (bin/kit) in a child process, as a user would: stdin from `input`, stdout and
 // stderr collected, stdout parsed as JSON when it is JSON. A run longer than `timeoutMs` is killed.
 import {spawn} from 'node:child_process'
+import {writeFileSync} from 'node:fs'
+import tar from 'tar-stream'
 import {kitBin, repoRoot} from './paths.js'
 
 export interface KitResult {
@@ -39,4 +41,24 @@ export function runKit(args: string[], opts: RunKitOptions = {}): Promise<KitRes
     })
     child.stdin.end(opts.input ?? '')
   })
+}
+
+/** The kit error line of a run's stderr (other areas' notices may precede it). */
+export function errorLine(stderr: string): string {
+  return stderr.split('\n').filter((l) => l.startsWith('kit: ') && !l.includes('warning')).pop() ?? ''
+}
+
+/** A minimal root filesystem tarball (bin/ and a fake bin/sh), for `kit image import`. */
+export async function writeTinyRootfs(file: string): Promise<void> {
+  const pack = tar.pack()
+  const chunks: Buffer[] = []
+  pack.on('data', (c: unknown) => {
+    chunks.push(c as Buffer)
+  })
+  const ended = new Promise<void>((r) => pack.on('end', () => r()))
+  pack.entry({name: 'bin/', type: 'directory'})
+  pack.entry({name: 'bin/sh', mode: 0o755}, '#!fake\n')
+  pack.finalize()
+  await ended
+  writeFileSync(file, Buffer.concat(chunks))
 }
