@@ -31,10 +31,12 @@ if command -v systemctl >/dev/null 2>&1; then systemctl stop docker-registry 2>/
 # The docker driver (`kit run --driver docker`) needs a running engine. Debian's package starts none
 # where there is no systemd (containers, CI): start it here, as runtime-notes describes. The tests
 # use the engine that answers, else a private dockerd of their own.
-if command -v dockerd >/dev/null 2>&1 && [ "${KIT_START_DOCKERD:-1}" = 1 ] && ! [ -S /var/run/docker.sock ]; then
+# A socket left by an engine that died (a reboot without systemd) answers nothing: judge by `docker info`.
+if command -v dockerd >/dev/null 2>&1 && [ "${KIT_START_DOCKERD:-1}" = 1 ] && ! docker info >/dev/null 2>&1; then
   if [ -d /run/systemd/system ]; then
     $SUDO systemctl start docker 2>/dev/null || true
   elif [ "$(id -u)" = 0 ]; then
+    pgrep -x dockerd >/dev/null || rm -f /var/run/docker.sock
     nohup dockerd >/var/log/kit-dockerd.log 2>&1 </dev/null &
     for _ in $(seq 1 50); do [ -S /var/run/docker.sock ] && break; sleep 0.2; done
     [ -S /var/run/docker.sock ] || echo "install-deps: dockerd did not start (see /var/log/kit-dockerd.log); the docker driver needs it" >&2
